@@ -1,0 +1,166 @@
+"""Who is asking, and may they? The one place roles are checked.
+
+A request is made either by a signed-in user (session cookie) or by an API key
+(`Authorization: Bearer sx_…`), which belongs to one project and acts there with
+the annotator role (read, ingest, annotate; never administer).
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.accounts import repository, service
+from app.accounts.models import ApiKey, Project, Role, User
+from app.core.db import get_engine, session_factory, utcnow
+from app.core.errors import Forbidden, NotAuthenticated, NotFound
+
+API_KEY_ROLE = Role.annotator
+
+
+def get_session() -> Iterator[Session]:
+    """One session per request, committed before the response is sent."""
+    session = session_factory()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+@dataclass
+class Principal:
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @property
+    def actor(self) -> str:
+        if self.user is not None:
+            return f"user:{self.user.id}"
+        if self.api_key is not None:
+            return f"api_key:{self.api_key.id}"
+        return "anonymous"
+
+
+@dataclass
+class ProjectContext:
+    project: Project
+    role: Role
+    principal: Principal
+
+    @property
+    def actor(self) -> str:
+        return self.principal.actor
+
+    @property
+    def user(self) -> User | None:
+        return self.principal.user
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _touch_key(key: ApiKey) -> None:
+    now = utcnow()
+    if key.last_used_at and now - key.last_used_at < timedelta(minutes=1):
+        return
+    # Own short transaction: a busy key must not hold a row lock for a whole request.
+    with get_engine().begin() as conn, Session(bind=conn) as side:
+        repository.touch_api_key(side, key.id, now)
+
+
+def get_principal(request: Request, session: SessionDep) -> Principal:
+    token = _bearer_token(request)
+    if token is not None:
+        key = service.api_key_for(session, token)
+        if key is None:
+            raise NotAuthenticated("Invalid or revoked API key.")
+        _touch_key(key)
+        return Principal(api_key=key)
+    user_id = request.session.get("uid") if "session" in request.scope else None
+    user = repository.get_user(session, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.is_active:
+        return Principal()
+    request.state.user = user
+    return Principal(user=user)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_current_user(principal: PrincipalDep) -> User:
+    if principal.user is None:
+        raise NotAuthenticated("Sign in first." if principal.api_key is None
+                               else "This action needs a signed-in user, not an API key.")
+    return principal.user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def _project_role(session: Session, principal: Principal, project: Project) -> Role | None:
+    if principal.api_key is not None:
+        return API_KEY_ROLE if principal.api_key.project_id == project.id else None
+    if principal.user is not None:
+        return service.role_in_organization(session, principal.user, project.organization_id)
+    return None
+
+
+def require_project(min_role: Role):
+    """Dependency: the project named by the path (or, for API keys, the key's own
+    project), with the caller's role, which must be at least `min_role`."""
+
+    def dependency(request: Request, session: SessionDep, principal: PrincipalDep) -> ProjectContext:
+        if principal.user is None and principal.api_key is None:
+            raise NotAuthenticated("Sign in or send an API key.")
+        project_id = _requested_project_id(request, principal)
+        project = repository.get_project(session, project_id) if project_id is not None else None
+        role = _project_role(session, principal, project) if project else None
+        if project is None or role is None:
+            # Same answer for "absent" and "not yours": no probing of other projects.
+            raise NotFound("No such project.")
+        if not role.at_least(min_role):
+            raise Forbidden(f"This needs the {min_role.value} role; you are {role.value}.")
+        request.state.nav_project = project
+        if principal.user is not None and "session" in request.scope:
+            request.session["pid"] = project.id  # the project "/" returns to
+        return ProjectContext(project=project, role=role, principal=principal)
+
+    return dependency
+
+
+def _requested_project_id(request: Request, principal: Principal) -> int | None:
+    raw = request.path_params.get("project_id") or request.query_params.get("project_id")
+    if raw is None:
+        return principal.api_key.project_id if principal.api_key else None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+ProjectViewer = Annotated[ProjectContext, Depends(require_project(Role.viewer))]
+ProjectAnnotator = Annotated[ProjectContext, Depends(require_project(Role.annotator))]
+ProjectAdmin = Annotated[ProjectContext, Depends(require_project(Role.admin))]
+
+
+def get_org_admin(session: SessionDep, user: CurrentUser):
+    organization = service.admin_organization(session, user)
+    if organization is None:
+        raise Forbidden("Only admins can do this.")
+    return organization
+
+
+OrgAdmin = Annotated[object, Depends(get_org_admin)]

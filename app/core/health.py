@@ -1,0 +1,40 @@
+"""`GET /healthz`: is the database and Redis reachable? 200 or 503."""
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from app.core.db import get_engine
+from app.core.redis import get_redis
+
+router = APIRouter()
+CHECK_TIMEOUT_S = 3.0
+
+
+def _check_database() -> str:
+    with get_engine().connect() as conn:
+        conn.execute(text("SELECT 1"))
+    return "ok"
+
+
+def _check_redis() -> str:
+    get_redis().ping()
+    return "ok"
+
+
+async def _status(check) -> str:
+    try:
+        return await asyncio.wait_for(run_in_threadpool(check), CHECK_TIMEOUT_S)
+    except Exception as exc:  # any failure is "down"; the reason helps an operator
+        return f"error: {type(exc).__name__}"
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> JSONResponse:
+    database, redis = await asyncio.gather(_status(_check_database), _status(_check_redis))
+    healthy = database == "ok" and redis == "ok"
+    return JSONResponse({"status": "ok" if healthy else "unavailable", "database": database, "redis": redis},
+                        status_code=200 if healthy else 503)

@@ -1,0 +1,104 @@
+"""Settings, read from the environment with the `SEXTANT_` prefix.
+
+One small class per area. Each is cached: read once per process.
+"""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _config() -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix="SEXTANT_", extra="ignore")
+
+
+class CoreSettings(BaseSettings):
+    model_config = _config()
+
+    data_dir: Path = Path(".sextant")
+    # Unset means embedded: a private Postgres/Redis under data_dir.
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str | None = None
+    log_level: str = "info"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None and self.redis_url is None
+
+    def public_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _config()
+
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    # Seconds a request waits for a pooled connection before we answer 503.
+    db_pool_timeout: float = 5.0
+
+
+class AuthSettings(BaseSettings):
+    model_config = _config()
+
+    session_max_age: int = 14 * 24 * 3600
+    cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+    # argon2id cost; the defaults follow argon2-cffi's (RFC 9106 low-memory profile).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=1024)
+
+
+class LimitsSettings(BaseSettings):
+    model_config = _config()
+
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Ingestion requests processed at once; more get 503 + Retry-After.
+    ingest_max_in_flight: int = Field(default=16, ge=1)
+
+
+@lru_cache
+def core_settings() -> CoreSettings:
+    return CoreSettings()
+
+
+@lru_cache
+def database_settings() -> DatabaseSettings:
+    return DatabaseSettings()
+
+
+@lru_cache
+def auth_settings() -> AuthSettings:
+    return AuthSettings()
+
+
+@lru_cache
+def limits_settings() -> LimitsSettings:
+    return LimitsSettings()
+
+
+def secret_key() -> str:
+    """The configured secret, else one generated once and kept in the data dir."""
+    configured = core_settings().secret_key
+    if configured:
+        return configured
+    path = core_settings().data_dir / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def clear_caches() -> None:
+    """Forget cached settings (tests and the CLI change the environment)."""
+    for cached in (core_settings, database_settings, auth_settings, limits_settings):
+        cached.cache_clear()

@@ -1,0 +1,42 @@
+"""Jinja2 templates (autoescape on: trace content is hostile input)."""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.core.formatting import register_filters
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATES_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+register_filters(templates.env)
+
+
+def render(request: Request, name: str, context: dict[str, Any] | None = None,
+           status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
+    ctx = {"user": getattr(request.state, "user", None),
+           "nav_project": getattr(request.state, "nav_project", None)}
+    ctx.update(context or {})
+    return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
+
+
+def render_error(request: Request, status: int, message: str,
+                 headers: dict[str, str] | None = None) -> HTMLResponse:
+    headers = dict(headers or {})
+    if request.headers.get("hx-request") == "true":
+        # Show the message in the page's flash area, whatever the request targeted.
+        headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+        return render(request, "partials/flash.html", {"message": message, "status": status},
+                      status_code=status, headers=headers)
+    return render(request, "error.html", {"message": message, "status": status},
+                  status_code=status, headers=headers)
+
+
+def render_placeholder(request: Request, nav: str, heading: str, description: str) -> HTMLResponse:
+    """A page of an area still to come, saying what it will hold."""
+    return render(request, "placeholder.html", {"nav": nav, "heading": heading, "description": description})

@@ -1,0 +1,84 @@
+"""create_app(): the FastAPI application."""
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from app.accounts import api as accounts_api
+from app.accounts import views as accounts_views
+from app.accounts.access import CurrentUser, PrincipalDep
+from app.core import health
+from app.core.errors import NotAuthenticated, install_error_handlers
+from app.core.middleware import SecurityHeadersMiddleware, SextantCSRFMiddleware
+from app.core.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from app.core.settings import auth_settings, limits_settings, secret_key
+from app.core.templating import STATIC_DIR
+from app.annotations import views as annotations_views
+from app.dashboard import views as dashboard_views
+from app.evals import views as evals_views
+from app.issues import views as issues_views
+from app.traces import views as traces_views
+
+API_ROUTERS = [accounts_api.router]
+VIEW_ROUTERS = [accounts_views.router, traces_views.router, annotations_views.router,
+                issues_views.router, evals_views.router, dashboard_views.router]
+
+
+def create_app() -> FastAPI:
+    logging.basicConfig(level=logging.INFO)
+    app = FastAPI(
+        title="Sextant",
+        summary="Evaluate LLM applications from their production traces.",
+        version="0.1.0",
+        docs_url=None, redoc_url=None, openapi_url=None,
+        max_body_size=limits_settings().max_body_bytes,
+    )
+    install_error_handlers(app)
+    _add_middleware(app)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(health.router)
+    for router in API_ROUTERS:
+        app.include_router(router, prefix="/api/v1")
+    for router in VIEW_ROUTERS:
+        app.include_router(router)
+    _add_docs(app)
+    return app
+
+
+def _add_middleware(app: FastAPI) -> None:
+    auth = auth_settings()
+    # Starlette runs the last added first: security headers wrap everything.
+    app.add_middleware(
+        SextantCSRFMiddleware, secret=secret_key(),
+        # Only requests that carry our cookies are browser requests worth checking;
+        # API-key clients send no cookies and are exempt.
+        sensitive_cookies={SESSION_COOKIE, CSRF_COOKIE},
+        cookie_name=CSRF_COOKIE, header_name=CSRF_HEADER,
+        cookie_secure=auth.cookie_secure, cookie_samesite="lax",
+    )
+    app.add_middleware(
+        SessionMiddleware, secret_key=secret_key(), session_cookie=SESSION_COOKIE,
+        max_age=auth.session_max_age, same_site="lax", https_only=auth.cookie_secure,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+
+
+def _add_docs(app: FastAPI) -> None:
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(principal: PrincipalDep) -> JSONResponse:
+        if principal.user is None and principal.api_key is None:
+            raise NotAuthenticated("Sign in or send an API key.")
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request, user: CurrentUser):
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="Sextant API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )

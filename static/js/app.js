@@ -1,0 +1,34 @@
+// Sextant's small client: CSRF header on every HTMX request, error display, flash dismissal.
+(function () {
+  "use strict";
+
+  function cookie(name) {
+    const match = document.cookie.split("; ").find((c) => c.startsWith(name + "="));
+    return match ? decodeURIComponent(match.slice(name.length + 1)) : "";
+  }
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    event.detail.headers["X-CSRF-Token"] = cookie("sextant_csrf");
+  });
+
+  // Swap error responses too: forms re-render with their message in place, and
+  // other errors arrive re-targeted at #flash by the server.
+  htmx.config.responseHandling = [
+    { code: "204", swap: false },
+    { code: "[23]..", swap: true },
+    { code: "[45]..", swap: true, error: true },
+  ];
+
+  document.addEventListener("htmx:sendError", function () {
+    const flash = document.getElementById("flash");
+    if (flash) {
+      flash.innerHTML = '<div class="flash flash-error"><span>The server cannot be reached. Check your connection and try again.</span></div>';
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.matches("[data-dismiss-flash]")) {
+      event.target.closest(".flash").remove();
+    }
+  });
+})();

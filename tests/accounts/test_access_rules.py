@@ -1,0 +1,125 @@
+"""Every route, tried anonymously, from another organisation, and with too small a role.
+
+The table must list every route the app serves: a new route without a row fails
+`test_the_table_covers_every_route`, so access rules cannot be forgotten.
+"""
+
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from tests.factories import PASSWORD
+
+PUBLIC = "public"          # no sign-in needed
+USER = "user"              # any signed-in user
+ORG_ADMIN = "org_admin"    # an admin of the organisation
+# Project routes: the least role needed in the project's organisation.
+VIEWER, ANNOTATOR, ADMIN = "viewer", "annotator", "admin"
+
+ROUTES = {
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
+    ("POST", "/login"): PUBLIC,
+    ("GET", "/setup"): PUBLIC,
+    ("POST", "/setup"): PUBLIC,
+    ("GET", "/"): PUBLIC,  # redirects by state
+    ("POST", "/logout"): PUBLIC,
+    ("GET", "/openapi.json"): USER,
+    ("GET", "/docs"): USER,
+    ("GET", "/api/v1/me"): USER,
+    ("GET", "/api/v1/projects"): USER,
+    ("POST", "/api/v1/projects"): ORG_ADMIN,
+    ("GET", "/api/v1/members"): ORG_ADMIN,
+    ("POST", "/api/v1/members"): ORG_ADMIN,
+    ("GET", "/settings/projects"): USER,
+    ("POST", "/settings/projects"): ORG_ADMIN,
+    ("GET", "/settings/members"): ORG_ADMIN,
+    ("POST", "/settings/members"): ORG_ADMIN,
+    ("GET", "/api/v1/projects/{project_id}"): VIEWER,
+    ("PATCH", "/api/v1/projects/{project_id}"): ADMIN,
+    ("GET", "/api/v1/projects/{project_id}/api-keys"): ADMIN,
+    ("POST", "/api/v1/projects/{project_id}/api-keys"): ADMIN,
+    ("DELETE", "/api/v1/projects/{project_id}/api-keys/{key_id}"): ADMIN,
+    ("GET", "/projects/{project_id}/settings"): ADMIN,
+    ("POST", "/projects/{project_id}/settings/name"): ADMIN,
+    ("POST", "/projects/{project_id}/settings/api-keys"): ADMIN,
+    ("POST", "/projects/{project_id}/settings/api-keys/{key_id}/revoke"): ADMIN,
+    ("GET", "/projects/{project_id}/traces"): VIEWER,
+    ("GET", "/projects/{project_id}/queues"): VIEWER,
+    ("GET", "/projects/{project_id}/issues"): VIEWER,
+    ("GET", "/projects/{project_id}/evaluators"): VIEWER,
+    ("GET", "/projects/{project_id}/dashboard"): VIEWER,
+}
+
+ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
+
+
+def served_routes(app) -> set[tuple[str, str]]:
+    return {(method, route.path) for route in iter_route_contexts(app.routes)
+            for method in (route.methods or ()) if method != "HEAD"}
+
+
+def is_api(path: str) -> bool:
+    return path.startswith(("/api/", "/v1/")) or path == "/openapi.json"
+
+
+def request(client, method: str, path: str):
+    url = path.replace("{key_id}", "1")
+    headers = {"x-csrf-token": client.csrf_token(), "HX-Request": "true"} if method != "GET" else {}
+    return client.request(method, url, headers=headers, json={} if is_api(path) and method != "GET" else None)
+
+
+def test_the_table_covers_every_route(app):
+    assert served_routes(app) == set(ROUTES)
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v != PUBLIC])
+def test_anonymous_is_refused(client, factory, method, path):
+    project = factory.project()
+    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    if is_api(path):
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "not_authenticated"
+    elif method == "GET":
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=")
+    else:
+        assert response.status_code in (303, 401)
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v in ROLE_ORDER])
+def test_projects_of_other_organisations_are_not_found(client, factory, method, path):
+    user = factory.user("admin")
+    stranger_project = factory.project(organization=factory.other_organization())
+    client.login(user.email, PASSWORD)
+    response = request(client, method, path.replace("{project_id}", str(stranger_project.id)))
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(("method", "path", "needed"),
+                         [(*k, v) for k, v in ROUTES.items() if v in ROLE_ORDER and v != VIEWER])
+def test_too_small_a_role_is_forbidden(client, factory, method, path, needed):
+    too_small = ROLE_ORDER[ROLE_ORDER.index(needed) - 1]
+    user = factory.user(too_small)
+    project = factory.project()
+    client.login(user.email, PASSWORD)
+    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    assert response.status_code == 403
+    if is_api(path):
+        assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v == ORG_ADMIN])
+def test_org_admin_routes_refuse_other_roles(client, factory, method, path):
+    user = factory.user("annotator")
+    client.login(user.email, PASSWORD)
+    assert request(client, method, path).status_code == 403
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v in ROLE_ORDER])
+def test_enough_role_gets_past_the_access_check(client, factory, method, path):
+    user = factory.user(ROUTES[(method, path)])
+    project = factory.project()
+    client.login(user.email, PASSWORD)
+    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    # Past the gate: whatever the route then says, it is not an access refusal.
+    assert response.status_code not in (401, 403), response.text

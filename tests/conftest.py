@@ -1,0 +1,138 @@
+"""Shared fixtures: real Postgres and Redis, migrated once per test session."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests import services
+
+
+def pytest_configure(config) -> None:
+    wid = services.worker_id()
+    os.environ.pop("SEXTANT_DATABASE_URL", None)
+    os.environ.pop("SEXTANT_REDIS_URL", None)
+    os.environ["SEXTANT_SECRET_KEY"] = "test-secret-key-not-for-production"
+    os.environ["SEXTANT_DATA_DIR"] = tempfile.mkdtemp(prefix=f"sextant-test-{wid}-")
+    os.environ["SEXTANT_TEST_WORKER"] = wid
+    # Cheap password hashing: tests sign in hundreds of times.
+    os.environ["SEXTANT_ARGON2_TIME_COST"] = "1"
+    os.environ["SEXTANT_ARGON2_MEMORY_KIB"] = "1024"
+
+
+def pytest_unconfigure(config) -> None:
+    services.stop_embedded()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """This worker's test database, freshly created and migrated to head."""
+    from app.core import migrate
+    from app.core.db import reset_engine
+    from app.core.settings import clear_caches
+
+    url = services.recreate_database(services.admin_database_url(), f"sextant_test_{services.worker_id()}")
+    os.environ["SEXTANT_DATABASE_URL"] = url
+    clear_caches()
+    reset_engine()
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    from app.core.redis import reset_redis
+    from app.core.settings import clear_caches
+
+    url = services.redis_url_for_worker(services.redis_base_url())
+    redis.Redis.from_url(url).flushdb()
+    os.environ["SEXTANT_REDIS_URL"] = url
+    clear_caches()
+    reset_redis()
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    from app.core.redis import get_redis
+
+    client = get_redis()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def db(database_url, redis_url):
+    """A session whose work is rolled back after the test (commits become savepoints)."""
+    from sqlalchemy.orm import Session
+
+    from app.core.db import get_engine
+
+    connection = get_engine().connect()
+    transaction = connection.begin()
+    session = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield session
+    session.close()
+    transaction.rollback()
+    connection.close()
+
+
+@pytest.fixture
+def app(db, redis_client):
+    """The real application, its request sessions joined to the test's transaction."""
+    from app.accounts.access import get_session
+    from app.main import create_app
+
+    application = create_app()
+
+    def test_session():
+        try:
+            yield db
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+    application.dependency_overrides[get_session] = test_session
+    return application
+
+
+@pytest.fixture
+def client(app):
+    from tests.http import BrowserClient
+
+    with BrowserClient(app) as browser:
+        yield browser
+
+
+@pytest.fixture
+def make_client(app):
+    """More independent clients (e.g. two users at once)."""
+    from tests.http import BrowserClient
+
+    opened = []
+
+    def factory() -> "BrowserClient":
+        browser = BrowserClient(app)
+        browser.__enter__()
+        opened.append(browser)
+        return browser
+
+    yield factory
+    for browser in opened:
+        browser.__exit__(None, None, None)
+
+
+@pytest.fixture
+def factory(db):
+    from tests.factories import Factory
+
+    return Factory(db)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent

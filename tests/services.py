@@ -1,0 +1,89 @@
+"""The real Postgres and Redis the tests run against.
+
+`SEXTANT_TEST_DATABASE_URL` / `SEXTANT_TEST_REDIS_URL` when set; else the local
+servers at 127.0.0.1:5432 / :6379 when they answer; else embedded ones started
+for the test session. Each xdist worker gets its own databases and Redis db.
+"""
+
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def worker_number() -> int:
+    wid = worker_id()
+    return int(wid[2:]) if wid.startswith("gw") else 0
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+_embedded = []
+
+
+def admin_database_url() -> str:
+    """A URL to a maintenance database where test databases can be created."""
+    configured = os.environ.get("SEXTANT_TEST_DATABASE_URL")
+    if configured:
+        return configured
+    if _answers("127.0.0.1", 5432):
+        return LOCAL_POSTGRES
+    from app.core.embedded import EmbeddedPostgres
+
+    postgres = EmbeddedPostgres(Path(tempfile.gettempdir()) / "sextant-test-services")
+    url = postgres.start()
+    _embedded.append(postgres)
+    return str(make_url(url).set(database="postgres"))
+
+
+def redis_base_url() -> str:
+    configured = os.environ.get("SEXTANT_TEST_REDIS_URL")
+    if configured:
+        return configured
+    if _answers("127.0.0.1", 6379):
+        return LOCAL_REDIS
+    from app.core.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(Path(tempfile.gettempdir()) / f"sextant-test-redis-{worker_id()}")
+    url = server.start()
+    _embedded.append(server)
+    return url
+
+
+def redis_url_for_worker(base: str) -> str:
+    """Redis db 1 + worker number, so workers' queues and keys never meet."""
+    db = 1 + worker_number()
+    if base.startswith("unix://"):
+        return base.split("?")[0] + f"?db={db}"
+    return str(base.rsplit("/", 1)[0]) + f"/{db}" if base.count("/") >= 3 else f"{base}/{db}"
+
+
+def recreate_database(admin_url: str, name: str) -> str:
+    """Drop and create database `name`; return its SQLAlchemy URL."""
+    url = make_url(admin_url)
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def stop_embedded() -> None:
+    while _embedded:
+        _embedded.pop().stop()

@@ -1,0 +1,39 @@
+"""The Celery application: broker, reliability settings, beat schedule.
+
+Tasks acknowledge late and are re-delivered if a worker dies mid-task; every
+task body is idempotent (upserts on natural keys), so a re-run does no harm.
+"""
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+from app.core.redis import celery_broker_url, redis_url
+
+celery_app = Celery("sextant")
+celery_app.conf.update(
+    broker_url=celery_broker_url(redis_url()),
+    result_backend=celery_broker_url(redis_url()),
+    result_expires=3600,
+    task_serializer="json",
+    accept_content=["json"],
+    result_serializer="json",
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    # A task not acknowledged within this time goes back to the queue.
+    broker_transport_options={"visibility_timeout": 3600},
+    timezone="UTC",
+    imports=("worker.tasks",),
+    beat_schedule={},
+)
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs) -> None:
+    # Pooled connections must never be shared across a fork.
+    from app.core.db import reset_engine
+    from app.core.redis import reset_redis
+
+    reset_engine()
+    reset_redis()
