@@ -20,8 +20,11 @@ def services(*, need_redis: bool):
     try:
         if not settings.database_url:
             postgres = EmbeddedPostgres(settings.data_dir)
-            os.environ["SEXTANT_DATABASE_URL"] = postgres.start()
+            os.environ["SEXTANT_DATABASE_URL"] = url = postgres.start()
             started.append(postgres)
+            from app.core import migrate
+
+            migrate.upgrade(url)  # the embedded database is ours to keep current
         if need_redis and not settings.redis_url:
             redis_server = EmbeddedRedis(settings.data_dir)
             os.environ["SEXTANT_REDIS_URL"] = redis_server.start()
@@ -39,6 +42,9 @@ def fail(message: str) -> None:
 
 @contextmanager
 def unit_of_work_or_fail():
+    from psycopg.errors import UndefinedTable
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     from app.core.db import unit_of_work
     from app.core.errors import AppError
 
@@ -47,6 +53,12 @@ def unit_of_work_or_fail():
             yield session
     except AppError as exc:
         fail(exc.message)
+    except ProgrammingError as exc:
+        if isinstance(exc.orig, UndefinedTable):
+            fail("The database has no Sextant tables yet; run `sextant migrate` first.")
+        raise
+    except OperationalError as exc:
+        fail(f"Cannot reach the database: {exc.orig}")
 
 
 @click.group()

