@@ -693,7 +693,9 @@ def openinference_fields(span: _Span) -> dict:
         "kind": kind,
         "model": _first(attributes, _OPENINFERENCE_MODEL, _label),
         "provider": _first(attributes, _OPENINFERENCE_PROVIDER, _label),
-        "tool_name": _label(attributes.get("tool.name") or attributes.get("tool_call.function.name")),
+        "tool_name": _label(
+            attributes.get("tool.name") or attributes.get("tool_call.function.name")
+        ),
         "input_messages": input_messages,
         "output_messages": output_messages,
         "input": messages_text(input_messages)
@@ -704,9 +706,7 @@ def openinference_fields(span: _Span) -> dict:
         "tokens_out": _count(attributes.get("llm.token_count.completion")),
         "tokens_cache_read": _count(attributes.get("llm.token_count.prompt_details.cache_read")),
         "tokens_cache_write": _count(attributes.get("llm.token_count.prompt_details.cache_write")),
-        "tokens_reasoning": _count(
-            attributes.get("llm.token_count.completion_details.reasoning")
-        ),
+        "tokens_reasoning": _count(attributes.get("llm.token_count.completion_details.reasoning")),
         "tokens_total": _count(attributes.get("llm.token_count.total")),
         "cost": _openinference_cost(attributes),
         "tags": _tags(attributes.get("tag.tags")),
@@ -849,7 +849,9 @@ def traceloop_fields(span: _Span) -> dict:
         "kind": _TRACELOOP_KINDS.get(span_kind or "")
         or _TRACELOOP_REQUEST_KINDS.get(request_type or ""),
         "operation": request_type,
-        "tool_name": _label(attributes.get("traceloop.entity.name")) if span_kind == "tool" else None,
+        "tool_name": _label(attributes.get("traceloop.entity.name"))
+        if span_kind == "tool"
+        else None,
         "input": _text(attributes.get("traceloop.entity.input")),
         "output": _text(attributes.get("traceloop.entity.output")),
         "tokens_total": _count(attributes.get("llm.usage.total_tokens")),
@@ -884,9 +886,7 @@ _LANGFUSE_USAGE = {
 def langfuse_fields(span: _Span) -> dict:
     attributes = span.attributes
     input_messages = normalize_messages(attributes.get("langfuse.observation.input"))
-    output_messages = normalize_messages(
-        attributes.get("langfuse.observation.output"), "assistant"
-    )
+    output_messages = normalize_messages(attributes.get("langfuse.observation.output"), "assistant")
     usage = _as_dict(attributes.get("langfuse.observation.usage_details"))
     fields = {
         "kind": _LANGFUSE_KINDS.get(str(attributes.get("langfuse.observation.type", ""))),

@@ -84,7 +84,11 @@ GENAI_INPUT = [
     {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "rain"}]},
 ]
 GENAI_OUTPUT = [
-    {"role": "assistant", "parts": [{"type": "text", "content": "It rains."}], "finish_reason": "stop"}
+    {
+        "role": "assistant",
+        "parts": [{"type": "text", "content": "It rains."}],
+        "finish_reason": "stop",
+    }
 ]
 
 GENAI_TABLE = [
@@ -175,12 +179,8 @@ GENAI_TABLE = [
         {"kind": "embedding", "model": "text-embedding-3"},
         id="embeddings",
     ),
-    pytest.param(
-        {"gen_ai.operation.name": "retrieval"}, {"kind": "retriever"}, id="retrieval"
-    ),
-    pytest.param(
-        {"gen_ai.operation.name": "invoke_workflow"}, {"kind": "chain"}, id="workflow"
-    ),
+    pytest.param({"gen_ai.operation.name": "retrieval"}, {"kind": "retriever"}, id="retrieval"),
+    pytest.param({"gen_ai.operation.name": "invoke_workflow"}, {"kind": "chain"}, id="workflow"),
     pytest.param(
         {
             "gen_ai.request.model": "gpt-4o",
@@ -235,7 +235,13 @@ GENAI_EVENTS_TABLE = [
                 "gen_ai.assistant.message",
                 {
                     "tool_calls": json.dumps(
-                        [{"id": "c1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}]
+                        [
+                            {
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "weather", "arguments": "{}"},
+                            }
+                        ]
                     )
                 },
             ),
@@ -270,7 +276,10 @@ GENAI_EVENTS_TABLE = [
     pytest.param(
         {},
         [
-            ("gen_ai.content.prompt", {"gen_ai.prompt": json.dumps([{"role": "user", "content": "Hi"}])}),
+            (
+                "gen_ai.content.prompt",
+                {"gen_ai.prompt": json.dumps([{"role": "user", "content": "Hi"}])},
+            ),
             (
                 "gen_ai.content.completion",
                 {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "Hello"}])},
@@ -431,7 +440,9 @@ OPENINFERENCE_TABLE = [
             "input.mime_type": "application/json",
             "input.value": json.dumps({"messages": [{"role": "user", "content": "hi"}]}),
             "output.mime_type": "application/json",
-            "output.value": json.dumps({"choices": [{"message": {"role": "assistant", "content": "yo"}}]}),
+            "output.value": json.dumps(
+                {"choices": [{"message": {"role": "assistant", "content": "yo"}}]}
+            ),
             "llm.cost.prompt": 0.25,
             "llm.cost.completion": 0.5,
         },
@@ -498,13 +509,23 @@ VERCEL_TABLE = [
                     {
                         "role": "assistant",
                         "content": [
-                            {"type": "tool-call", "toolCallId": "c1", "toolName": "weather", "args": {"city": "Oslo"}}
+                            {
+                                "type": "tool-call",
+                                "toolCallId": "c1",
+                                "toolName": "weather",
+                                "args": {"city": "Oslo"},
+                            }
                         ],
                     },
                     {
                         "role": "tool",
                         "content": [
-                            {"type": "tool-result", "toolCallId": "c1", "toolName": "weather", "result": "snow"}
+                            {
+                                "type": "tool-result",
+                                "toolCallId": "c1",
+                                "toolName": "weather",
+                                "result": "snow",
+                            }
                         ],
                     },
                 ]
@@ -536,7 +557,14 @@ VERCEL_TABLE = [
         {
             "ai.operationId": "ai.streamText.doStream",
             "ai.response.toolCalls": json.dumps(
-                [{"toolCallType": "function", "toolCallId": "c2", "toolName": "search", "args": '{"q": "x"}'}]
+                [
+                    {
+                        "toolCallType": "function",
+                        "toolCallId": "c2",
+                        "toolName": "search",
+                        "args": '{"q": "x"}',
+                    }
+                ]
             ),
             "ai.usage.inputTokens": 9,
             "ai.usage.outputTokens": 4,
@@ -666,9 +694,16 @@ LANGFUSE_TABLE = [
             "langfuse.observation.input": json.dumps([{"role": "user", "content": "Hi"}]),
             "langfuse.observation.output": json.dumps({"role": "assistant", "content": "Hello"}),
             "langfuse.observation.usage_details": json.dumps(
-                {"input": 11, "output": 3, "cache_read_input_tokens": 5, "output_reasoning_tokens": 1}
+                {
+                    "input": 11,
+                    "output": 3,
+                    "cache_read_input_tokens": 5,
+                    "output_reasoning_tokens": 1,
+                }
             ),
-            "langfuse.observation.cost_details": json.dumps({"input": 0.1, "output": 0.2, "total": 0.3}),
+            "langfuse.observation.cost_details": json.dumps(
+                {"input": 0.1, "output": 0.2, "total": 0.3}
+            ),
             "langfuse.session.id": "s-7",
             "langfuse.user.id": "u-7",
             "langfuse.trace.tags": ["prod", "v2"],
@@ -742,9 +777,19 @@ OTEL_TABLE = [
     pytest.param(
         {"http.request.method": "GET", "http.response.status_code": 200},
         {},
-        {"service.name": "api", "service.version": "1.4.2", "deployment.environment.name": "staging"},
+        {
+            "service.name": "api",
+            "service.version": "1.4.2",
+            "deployment.environment.name": "staging",
+        },
         ("unset", None),
-        {"kind": "span", "release": "1.4.2", "environment": "staging", "status": "unset", "error": None},
+        {
+            "kind": "span",
+            "release": "1.4.2",
+            "environment": "staging",
+            "status": "unset",
+            "error": None,
+        },
         id="resource-release-and-environment",
     ),
     pytest.param(
@@ -826,9 +871,7 @@ PRECEDENCE_TABLE = [
         {"release": "lf"},
         id="langfuse-release-before-service-version",
     ),
-    pytest.param(
-        {"tag.tags": ["oi"], "langfuse.trace.tags": ["lf"]}, {"tags": ["oi"]}, id="tags"
-    ),
+    pytest.param({"tag.tags": ["oi"], "langfuse.trace.tags": ["lf"]}, {"tags": ["oi"]}, id="tags"),
     pytest.param(
         {"gen_ai.usage.input_tokens": "n/a", "llm.token_count.prompt": 7},
         {"tokens_in": 7},
@@ -856,7 +899,14 @@ def test_json_safe_cleans_text_numbers_bytes_and_depth():
     for _ in range(MAX_DEPTH + 5):
         deep = {"d": deep}
     value = json_safe(
-        {"nul": "a\x00b", "lone": "x\ud800y", "nan": math.nan, "inf": -math.inf, "raw": b"\x00\xff", "deep": deep}
+        {
+            "nul": "a\x00b",
+            "lone": "x\ud800y",
+            "nan": math.nan,
+            "inf": -math.inf,
+            "raw": b"\x00\xff",
+            "deep": deep,
+        }
     )
     assert value["nul"] == "ab"
     assert value["lone"] == "x\ufffdy"
@@ -906,9 +956,18 @@ def test_messages_in_every_shape_normalise_to_one_shape():
         [
             {"role": "user", "content": "plain"},
             {"role": "user", "content": [{"type": "text", "text": "openai part"}]},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}]},
-            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
-            {"role": "assistant", "tool_calls": [{"id": "t2", "function": {"name": "g", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "t1", "name": "f", "input": {"a": 1}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}],
+            },
+            {
+                "role": "assistant",
+                "tool_calls": [{"id": "t2", "function": {"name": "g", "arguments": "{}"}}],
+            },
         ]
     )
     assert messages == [
