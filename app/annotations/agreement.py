@@ -304,7 +304,8 @@ def human_label(annotations: Iterable[Vote], adjudication: Adjudication | None =
     if not votes:
         return Label(None, frozenset(), LabelSource.UNLABELLED, "no annotations", 0, 0)
     if n_pass == n_fail:
-        return Label(None, frozenset(), LabelSource.UNRESOLVED, f"tie ({tally}): needs adjudication", n_pass, n_fail)
+        reason = f"tie ({tally}): needs adjudication"
+        return Label(None, frozenset(), LabelSource.UNRESOLVED, reason, n_pass, n_fail)
     verdict = FAIL if n_fail > n_pass else PASS
     source = LabelSource.UNANIMOUS if min(n_pass, n_fail) == 0 else LabelSource.MAJORITY
     return Label(

@@ -114,7 +114,10 @@ def detect_escalation_hourly(
 
 
 def _detect(
-    counted: list[tuple[datetime, int]], now: datetime, params: EscalationParams, tracked_since: datetime | None
+    counted: list[tuple[datetime, int]],
+    now: datetime,
+    params: EscalationParams,
+    tracked_since: datetime | None,
 ) -> EscalationResult:
     end = _floor_hour(now)
     window_start = end - params.window
@@ -126,17 +129,25 @@ def _detect(
     start = min(window_start, max(window_start - params.baseline, _floor_hour(tracked_since)))
     counts = _hourly_array(counted, start, end)
     window_hours = params.window // HOUR
-    observed = int(counts[-window_hours:].sum())
     baseline_span = window_start - start
     if baseline_span < params.min_baseline:
-        return EscalationResult(
-            False, observed, None, None, False,
-            f"{observed} in the {_span_text(params.window)} window, but only "
-            f"{_span_text(baseline_span)} of history before it (needs {_span_text(params.min_baseline)})",
-        )  # fmt: skip
+        return _too_little_history(int(counts[-window_hours:].sum()), baseline_span, params)
     seasonal = baseline_span >= params.seasonal_min_baseline
-    weights = _seasonal_weights(counts, start, window_hours, params.seasonal_prior) if seasonal else np.ones(len(counts))
+    if seasonal:
+        weights = _seasonal_weights(counts, start, window_hours, params.seasonal_prior)
+    else:
+        weights = np.ones(len(counts))
     return _decide(counts, weights, window_hours, seasonal, baseline_span, params)
+
+
+def _too_little_history(
+    observed: int, baseline_span: timedelta, params: EscalationParams
+) -> EscalationResult:
+    reason = (
+        f"{observed} in the last {_span_text(params.window)}, but only {_span_text(baseline_span)} "
+        f"of history before it (needs {_span_text(params.min_baseline)})"
+    )
+    return EscalationResult(False, observed, None, None, False, reason)
 
 
 def _decide(
@@ -180,7 +191,9 @@ def _hourly_array(counted: list[tuple[datetime, int]], start: datetime, end: dat
         if 0 <= index < n_hours:
             indices.append(index)
             amounts.append(count)
-    return np.bincount(np.array(indices, dtype=int), weights=np.array(amounts, dtype=float), minlength=n_hours)
+    return np.bincount(
+        np.array(indices, dtype=int), weights=np.array(amounts, dtype=float), minlength=n_hours
+    )
 
 
 def _seasonal_weights(counts: np.ndarray, start: datetime, window_hours: int, prior: float) -> np.ndarray:
@@ -195,7 +208,9 @@ def _seasonal_weights(counts: np.ndarray, start: datetime, window_hours: int, pr
     return weekday_factor[weekday] * hour_factor[hour_of_day]
 
 
-def _slot_factors(counts: np.ndarray, slots: np.ndarray, n_slots: int, flat_rate: float, prior: float) -> np.ndarray:
+def _slot_factors(
+    counts: np.ndarray, slots: np.ndarray, n_slots: int, flat_rate: float, prior: float
+) -> np.ndarray:
     observed = np.bincount(slots, weights=counts, minlength=n_slots)
     expected_at_flat_rate = flat_rate * np.bincount(slots, minlength=n_slots)
     return (observed + prior) / (expected_at_flat_rate + prior)

@@ -66,7 +66,8 @@ def test_cohen_kappa_uses_only_items_both_annotators_labelled():
     ratings += [(10, "a", "pass"), (11, "b", "fail")]
     result = cohen_kappa(ratings, "a", "b")
     assert result.n_items == 4
-    assert result.value == pytest.approx(cohen_kappa_score(["pass", "fail", "pass", "fail"], ["pass", "fail", "fail", "fail"]))
+    expected = cohen_kappa_score(["pass", "fail", "pass", "fail"], ["pass", "fail", "fail", "fail"])
+    assert result.value == pytest.approx(expected)
 
 
 def test_cohen_kappa_is_undefined_when_both_gave_the_same_single_verdict():
@@ -170,11 +171,13 @@ def test_pairwise_agreement_covers_every_pair_over_its_shared_items():
     ann_bob = pairs[("ann", "bob")]
     assert (ann_bob.percent.n_items, ann_bob.kappa.n_items) == (3, 3)
     assert ann_bob.percent.value == pytest.approx(2 / 3)
-    assert ann_bob.kappa.value == pytest.approx(cohen_kappa_score(["pass", "fail", "pass"], ["pass", "fail", "fail"]))
+    expected = cohen_kappa_score(["pass", "fail", "pass"], ["pass", "fail", "fail"])
+    assert ann_bob.kappa.value == pytest.approx(expected)
 
     bob_cat = pairs[("bob", "cat")]
     assert bob_cat.percent.n_items == 3
-    assert bob_cat.kappa.value == pytest.approx(cohen_kappa_score(["pass", "fail", "pass"], ["fail", "fail", "pass"]))
+    expected = cohen_kappa_score(["pass", "fail", "pass"], ["fail", "fail", "pass"])
+    assert bob_cat.kappa.value == pytest.approx(expected)
 
     ann_cat = pairs[("ann", "cat")]
     assert ann_cat.percent.value == pytest.approx(0.0)
@@ -221,13 +224,22 @@ def test_a_single_annotation_is_the_label():
 
 
 def test_unanimous_fail_carries_the_issues_most_failing_annotators_named():
-    label = human_label([vote("ann", "fail", issues={"x", "y"}), vote("bob", "fail", issues={"x"}), vote("cat", "fail", issues={"x", "z"})])
+    votes = [
+        vote("ann", "fail", issues={"x", "y"}),
+        vote("bob", "fail", issues={"x"}),
+        vote("cat", "fail", issues={"x", "z"}),
+    ]
+    label = human_label(votes)
     assert (label.verdict, label.source) == ("fail", LabelSource.UNANIMOUS)
     assert label.issue_ids == {"x"}
 
 
 def test_majority_fail_counts_issues_among_the_failing_annotators_only():
-    votes = [vote("ann", "fail", issues={"x"}), vote("bob", "fail", issues={"x", "y"}), vote("cat", "pass", issues={"y"})]
+    votes = [
+        vote("ann", "fail", issues={"x"}),
+        vote("bob", "fail", issues={"x", "y"}),
+        vote("cat", "pass", issues={"y"}),
+    ]
     label = human_label(votes)
     assert (label.verdict, label.source, label.n_fail, label.n_pass) == ("fail", LabelSource.MAJORITY, 2, 1)
     # y: named by 1 of 2 failing annotators (not more than half); the pass vote's y does not count.
@@ -269,7 +281,11 @@ def test_adjudicated_pass_drops_issue_ids():
 
 def test_only_each_annotators_latest_annotation_counts():
     # ann changed her mind from fail to pass; given newest first to show order does not matter.
-    votes = [vote("ann", "pass", minutes=10), vote("bob", "fail", minutes=5, issues={"x"}), vote("ann", "fail", minutes=0, issues={"x"})]
+    votes = [
+        vote("ann", "pass", minutes=10),
+        vote("bob", "fail", minutes=5, issues={"x"}),
+        vote("ann", "fail", minutes=0, issues={"x"}),
+    ]
     label = human_label(votes)
     assert (label.verdict, label.source) == (None, LabelSource.UNRESOLVED)
     assert (label.n_pass, label.n_fail) == (1, 1)

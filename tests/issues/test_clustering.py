@@ -22,14 +22,38 @@ REFUND = IssueDef(
 ISSUES = [LANGUAGE, REFUND]
 
 WRONG_LANGUAGE = [
-    Failure("l1", "User wrote in English but the assistant answered in French: wrong language.", "Bonjour, votre commande est en route."),
-    Failure("l2", "The reply is in Spanish although the customer wrote in English.", "Hola, su pedido llegará mañana."),
-    Failure("l3", "Switched language to German in the reply; the user wrote English.", "Ihre Bestellung ist unterwegs."),
+    Failure(
+        "l1",
+        "User wrote in English but the assistant answered in French: wrong language.",
+        "Bonjour, votre commande est en route.",
+    ),
+    Failure(
+        "l2",
+        "The reply is in Spanish although the customer wrote in English.",
+        "Hola, su pedido llegará mañana.",
+    ),
+    Failure(
+        "l3",
+        "Switched language to German in the reply; the user wrote English.",
+        "Ihre Bestellung ist unterwegs.",
+    ),
 ]
 MADE_UP_REFUNDS = [
-    Failure("r1", "Claims we offer a 90-day refund window; our refund policy is 30 days.", "You can get a refund within 90 days."),
-    Failure("r2", "Made up a refund policy for digital goods that does not exist.", "Digital purchases are refundable anytime."),
-    Failure("r3", "Quoted a return policy we do not have (free returns forever) instead of our refund terms.", "Returns are free, forever."),
+    Failure(
+        "r1",
+        "Claims we offer a 90-day refund window; our refund policy is 30 days.",
+        "You can get a refund within 90 days.",
+    ),
+    Failure(
+        "r2",
+        "Made up a refund policy for digital goods that does not exist.",
+        "Digital purchases are refundable anytime.",
+    ),
+    Failure(
+        "r3",
+        "Quoted a return policy we do not have (free returns forever) instead of our refund terms.",
+        "Returns are free, forever.",
+    ),
 ]
 WEATHER_TIMEOUTS = [
     Failure("w1", "The weather tool call timed out and the answer came back empty.", ""),
@@ -75,7 +99,8 @@ def test_a_single_failure_is_matched_on_its_own():
 def test_small_clusters_matching_nothing_are_not_suggested():
     suggestions = suggest(WEATHER_TIMEOUTS[:2], ISSUES)
     assert suggestions == []
-    assert suggest(WEATHER_TIMEOUTS[:2], ISSUES, min_cluster_size=2)[0].member_ids == ids(WEATHER_TIMEOUTS[:2])
+    pairs_allowed = suggest(WEATHER_TIMEOUTS[:2], ISSUES, min_cluster_size=2)
+    assert [s.member_ids for s in pairs_allowed] == [ids(WEATHER_TIMEOUTS[:2])]
 
 
 def test_without_issues_everything_is_a_new_cluster():
@@ -95,7 +120,11 @@ def test_a_stricter_threshold_turns_matches_into_new_clusters():
 def test_degenerate_inputs_do_not_crash():
     assert suggest([], ISSUES) == []
     assert cluster_failures([]) == []
-    blank = [Failure(1, "", ""), Failure(2, "the and of", ""), Failure(3, "Wrong language: French reply to English.", "")]
+    blank = [
+        Failure(1, "", ""),
+        Failure(2, "the and of", ""),
+        Failure(3, "Wrong language: French reply to English.", ""),
+    ]
     clusters = cluster_failures(blank)
     assert sorted(m for c in clusters for m in c.member_ids) == [1, 2, 3]
     assert suggest(blank, ISSUES)[0].issue_id == "lang"
@@ -112,10 +141,12 @@ def test_results_are_deterministic():
 def test_a_few_thousand_failures_take_seconds():
     failures, _ = tofueval_failures()
     rng = np.random.default_rng(0)
-    many = [
-        Failure(i, f"{failures[i % len(failures)].feedback} {' '.join(rng.choice(['alpha', 'beta', 'gamma'], 2))}", failures[i % len(failures)].output)
-        for i in range(3000)
-    ]
+    # Repeat the critiques with a little noise so that no two failures are identical.
+    many = []
+    for i in range(3000):
+        original = failures[i % len(failures)]
+        noise = " ".join(rng.choice(["alpha", "beta", "gamma"], 2))
+        many.append(Failure(i, f"{original.feedback} {noise}", original.output))
     started = time.perf_counter()
     suggestions = suggest(many, ISSUES)
     assert time.perf_counter() - started < 30
