@@ -1,0 +1,153 @@
+"""Evaluator specs: versioned plain-JSON documents, compiled into runnable evaluators.
+
+Every spec is a JSON object with `format`, `version` and `family`; the rest
+depends on the family (see each family's module). Nothing in a spec is code:
+compiling one never evaluates its content, and a spec written by a person is
+compiled and scored exactly like a generated one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Protocol
+
+import numpy as np
+
+from .examples import Example, as_examples
+
+FORMAT = "sextant.evaluator"
+VERSION = 1
+FAMILIES = ("rule", "structure", "classifier", "judge", "combine")
+
+
+class SpecError(ValueError):
+    """A spec that cannot be compiled."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    verdict: str  # "pass" | "fail"
+    score: float  # higher = more likely a failure
+    explanation: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "score": self.score, "explanation": self.explanation}
+
+
+class Evaluator(Protocol):
+    spec: dict[str, Any]
+
+    def predict(self, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+        """(fail flags, scores) for a batch, without explanations (the fast path)."""
+
+    def evaluate(self, traces: Iterable[Example | Mapping[str, Any]]) -> list[Verdict]:
+        """A verdict with its explanation for every trace."""
+
+
+def envelope(family: str, **body: Any) -> dict[str, Any]:
+    return {"format": FORMAT, "version": VERSION, "family": family, **body}
+
+
+def check_envelope(spec: Mapping[str, Any]) -> str:
+    if not isinstance(spec, Mapping):
+        raise SpecError("a spec must be a JSON object")
+    if spec.get("format", FORMAT) != FORMAT:
+        raise SpecError(f"not an evaluator spec (format {spec.get('format')!r})")
+    if int(spec.get("version", VERSION)) > VERSION:
+        raise SpecError(f"spec version {spec.get('version')} is newer than this code ({VERSION})")
+    family = spec.get("family")
+    if family not in FAMILIES:
+        raise SpecError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    return family
+
+
+def compile_spec(spec: Mapping[str, Any], *, llm: Any = None) -> Evaluator:
+    """A runnable evaluator for a spec. Judges need `llm` (a judge.LLMClient)."""
+    family = check_envelope(spec)
+    # Imported here: family modules import this one.
+    if family == "rule":
+        from .rules import RuleEvaluator as factory
+    elif family == "structure":
+        from .structure import StructureEvaluator as factory
+    elif family == "classifier":
+        from .classifier import ClassifierEvaluator as factory
+    elif family == "combine":
+        return CombinedEvaluator(dict(spec), llm=llm)
+    else:
+        from .judge import JudgeEvaluator
+
+        if llm is None:
+            raise SpecError("a judge spec needs an LLM client to run")
+        return JudgeEvaluator(dict(spec), llm)
+    return factory(dict(spec))
+
+
+def verdicts(fail: np.ndarray, scores: np.ndarray, explanations: list[str]) -> list[Verdict]:
+    return [
+        Verdict("fail" if f else "pass", float(s), e) for f, s, e in zip(fail.tolist(), scores.tolist(), explanations)
+    ]
+
+
+class CombinedEvaluator:
+    """`any` fails a trace when one part does; `all` when every part does."""
+
+    def __init__(self, spec: dict[str, Any], llm: Any = None):
+        op = spec.get("op")
+        if op not in ("any", "all"):
+            raise SpecError("a combine spec needs op 'any' or 'all'")
+        parts = spec.get("parts") or []
+        if len(parts) < 2:
+            raise SpecError("a combine spec needs at least two parts")
+        self.spec = spec
+        self.op = op
+        self.parts = [compile_spec(part, llm=llm) for part in parts]
+
+    def _merge(self, results: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        flags = np.vstack([r[0] for r in results])
+        scores = np.vstack([r[1] for r in results])
+        if self.op == "any":
+            return flags.any(axis=0), scores.max(axis=0)
+        return flags.all(axis=0), scores.min(axis=0)
+
+    def predict(self, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
+        return self._merge([part.predict(examples) for part in self.parts])
+
+    def evaluate(self, traces) -> list[Verdict]:
+        examples = as_examples(traces)
+        per_part = [part.evaluate(examples) for part in self.parts]
+        fail, scores = self._merge(
+            [(np.array([v.verdict == "fail" for v in vs], dtype=bool), np.array([v.score for v in vs])) for vs in per_part]
+        )
+        joiner = " OR " if self.op == "any" else " AND "
+        explanations = []
+        for i, failed in enumerate(fail.tolist()):
+            # Say why the combined verdict came out as it did: the parts that decided it.
+            deciding = [vs[i] for vs in per_part if (vs[i].verdict == "fail") == failed]
+            explanations.append(joiner.join(v.explanation for v in deciding))
+        return verdicts(fail, scores, explanations)
+
+
+def combine(op: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    return envelope("combine", op=op, parts=parts)
+
+
+def spec_complexity(spec: Mapping[str, Any]) -> int:
+    """Rough size a person must read: clauses, conditions, or a fixed weight for opaque models."""
+    family = spec.get("family")
+    if family == "combine":
+        return sum(spec_complexity(p) for p in spec["parts"])
+    if family == "rule":
+        return len(spec.get("clauses", []))
+    if family == "structure":
+        return len(spec.get("conditions", []))
+    if family == "classifier":
+        return 20
+    return 10  # judge: one prompt
+
+
+def spec_cost(spec: Mapping[str, Any]) -> float:
+    """Relative cost per trace: an LLM call dwarfs everything local."""
+    family = spec.get("family")
+    if family == "combine":
+        return sum(spec_cost(p) for p in spec["parts"])
+    return {"rule": 1.0, "structure": 1.0, "classifier": 3.0, "judge": 1000.0}.get(family, 1.0)
