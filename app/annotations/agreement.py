@@ -27,8 +27,8 @@ Cohen's kappa (two annotators)
 Fleiss' kappa (any number of ratings per item)
     Fleiss (1971) assumes every item has the same number of ratings. Queues do not
     guarantee that (an annotator skips, an admin adds a third opinion), so this module
-    uses the generalised form for a varying number of raters (Gwet, *Handbook of
-    Inter-Rater Reliability*, ch. 2), restricted to items with at least two ratings:
+    uses the form generalised to a varying number of raters (as in Gwet, *Handbook of
+    Inter-Rater Reliability*), restricted to items with at least two ratings:
 
         P_i  = sum_k r_ik (r_ik - 1) / (r_i (r_i - 1))      per item i with r_i >= 2
         P_a  = mean_i P_i
@@ -163,7 +163,7 @@ def pairwise_agreement(
             percent=Agreement(sum(x == y for x, y in pairs) / len(pairs), len(pairs)),
             kappa=_cohen_kappa_of_pairs(pairs),
         )
-        for (a, b), pairs in sorted(shared.items(), key=lambda kv: _sort_key(kv[0]))
+        for (a, b), pairs in sorted(shared.items(), key=lambda kv: tuple(map(_sort_key, kv[0])))
     ]
 
 
@@ -231,9 +231,9 @@ def _no_overlap() -> Agreement:
     return Agreement(None, 0, "no item has two or more ratings")
 
 
-def _sort_key(value: object) -> tuple[str, str]:
-    # Annotator ids may be ints or strings; order them stably without comparing across types.
-    return (type(value).__name__, repr(value))
+def _sort_key(value: object) -> tuple[str, object]:
+    # Ids are compared only with ids of the same type, so mixed int/str ids still sort.
+    return (type(value).__name__, value)
 
 
 # --- the human label ---------------------------------------------------------------

@@ -184,6 +184,12 @@ def test_pairwise_agreement_covers_every_pair_over_its_shared_items():
     assert ann_cat.kappa.value == pytest.approx(cohen_kappa_score(["pass", "pass"], ["fail", "fail"]))
 
 
+def test_pairs_are_ordered_by_id_even_with_mixed_id_types():
+    ratings = [(1, 10, "pass"), (1, 9, "fail"), (1, "x", "pass")]
+    pairs = [(p.annotator_a, p.annotator_b) for p in pairwise_agreement(ratings)]
+    assert pairs == [(9, 10), (9, "x"), (10, "x")]
+
+
 def test_queue_agreement_uses_cohen_for_two_annotators_and_fleiss_for_more():
     two = two_annotator_ratings(["pass", "fail", "pass", "pass"], ["pass", "fail", "fail", "pass"])
     summary = queue_agreement(two)
