@@ -162,7 +162,7 @@ def _decide(
     baseline_count = int(counts[:-window_hours].sum())
     window_weight = weights[-window_hours:].sum()
     baseline_weight = weights[:-window_hours].sum()
-    expected = baseline_count * window_weight / baseline_weight
+    expected = float(baseline_count * window_weight / baseline_weight)
     share = window_weight / (window_weight + baseline_weight)
     p_value = float(binom.sf(observed - 1, observed + baseline_count, share)) if observed else 1.0
 
