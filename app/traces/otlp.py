@@ -271,6 +271,7 @@ def _pb_span(span, resource: dict, scope: str | None, text: Callable) -> RawSpan
     span_id = _pb_id(span.span_id, 8, "span_id")
     parent = span.parent_span_id
     start, end = _times(span.start_time_unix_nano, span.end_time_unix_nano)
+    status = span.status
     return RawSpan(
         trace_id=trace_id,
         span_id=span_id,
@@ -278,8 +279,8 @@ def _pb_span(span, resource: dict, scope: str | None, text: Callable) -> RawSpan
         name=text(span.name, MAX_LABEL_CHARS),
         start_time=start,
         end_time=end,
-        status=_STATUSES.get(span.status.code, "unset"),
-        status_message=text(span.status.message) or None,
+        status=_STATUSES.get(status.code, "unset"),
+        status_message=text(status.message) or None,
         attributes=_pb_attributes(span.attributes, text),
         events=[
             {
@@ -304,14 +305,28 @@ def _pb_id(raw: bytes, size: int, name: str) -> str:
 
 def _pb_attributes(key_values, text: Callable) -> dict:
     attributes = {}
+    known = _known_keys
     for kv in key_values:
-        value = kv.value
+        key, value = kv.key, kv.value
         # Most values are non-empty strings: reading one is cheaper than WhichOneof.
         string = value.string_value
-        attributes[text(kv.key, MAX_KEY_CHARS)] = (
+        attributes[known.get(key) or _clean_key(key)] = (
             text(string) if string else _pb_value(value, text, 1)
         )
     return attributes
+
+
+# Attribute keys repeat from span to span: clean each once. Bounded, as keys are input.
+_known_keys: dict[str | bytes, str] = {}
+_KNOWN_KEYS_LIMIT = 10_000
+
+
+def _clean_key(key: str | bytes) -> str:
+    text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    clean = clean_text(text, MAX_KEY_CHARS)
+    if len(_known_keys) < _KNOWN_KEYS_LIMIT:
+        _known_keys[key] = clean
+    return clean
 
 
 def _pb_value(value, text: Callable, depth: int) -> Any:
@@ -332,8 +347,7 @@ def _pb_value(value, text: Callable, depth: int) -> Any:
     if kind == "array_value":
         return [_pb_value(item, text, depth + 1) for item in value.array_value.values]
     return {
-        text(kv.key, MAX_KEY_CHARS): _pb_value(kv.value, text, depth + 1)
-        for kv in value.kvlist_value.values
+        _clean_key(kv.key): _pb_value(kv.value, text, depth + 1) for kv in value.kvlist_value.values
     }
 
 
@@ -525,10 +539,12 @@ def _json_event(event: Any) -> dict:
 
 def _json_attributes(key_values: Any, depth: int = 1) -> dict:
     attributes = {}
+    known = _known_keys
     for kv in _json_items(key_values, "attributes"):
-        if not isinstance(kv, dict) or not isinstance(kv.get("key"), str):
+        key = kv.get("key") if isinstance(kv, dict) else None
+        if not isinstance(key, str):
             raise _Invalid("each attribute must be an object with a string key")
-        attributes[clean_text(kv["key"], MAX_KEY_CHARS)] = _json_value(kv.get("value"), depth)
+        attributes[known.get(key) or _clean_key(key)] = _json_value(kv.get("value"), depth)
     return attributes
 
 

@@ -3,36 +3,41 @@
 Pure functions only: no database, no web framework. `map_span(RawSpan) -> SpanRecord`
 is the entry point; every raw attribute is kept on the record as well.
 
-Precedence — first match wins, field by field. Conventions are read in this order,
-and a field is taken from the first convention that provides it:
+Precedence — first match wins, field by field. The conventions are read in this order:
 
-1. OTel GenAI semantic conventions (`gen_ai.*`). Messages, in turn, from
-   `gen_ai.input.messages` / `gen_ai.output.messages` (parts-based, JSON string or
-   structured), then the `gen_ai.*.message` / `gen_ai.choice` span events, then the older
-   flattened `gen_ai.prompt.N.*` / `gen_ai.completion.N.*`, then the older JSON
-   `gen_ai.prompt` / `gen_ai.completion`. The model is the response model, then the
-   request model; the provider is `gen_ai.provider.name`, then `gen_ai.system`.
-2. OpenInference (`openinference.span.kind`, `llm.*`, `llm.input_messages.N.message.*`,
-   `llm.token_count.*`, `llm.cost.*`, `input.value` / `output.value`, `session.id`,
-   `user.id`, `metadata`, `tag.tags`, `tool.name`).
-3. Vercel AI SDK (`ai.*`, `ai.telemetry.metadata.*`).
-4. Traceloop / OpenLLMetry (`traceloop.*`, `llm.request.type`, `llm.usage.*`, and its
-   `gen_ai.usage.cache_*_input_tokens` spellings).
-5. Langfuse (`langfuse.*`).
-6. General OpenTelemetry: `service.version` (release), `deployment.environment.name` /
-   `deployment.environment` (environment) — resource attributes first, then span
-   attributes — and `enduser.id`.
+1. OTel GenAI semantic conventions (`gen_ai.*`, incl. span events and the older
+   flattened `gen_ai.prompt.N.*` / `gen_ai.completion.N.*`),
+2. OpenInference (`openinference.span.kind`, `llm.*`, `input.value`, `metadata`, ...),
+3. Vercel AI SDK (`ai.*`),
+4. Traceloop / OpenLLMetry (`traceloop.*`, `llm.request.type`, `llm.usage.*`),
+5. Langfuse (`langfuse.*`),
+6. general OpenTelemetry (`session.id`, `user.id`, `enduser.id`, `service.version`,
+   `deployment.environment.name` / `deployment.environment`).
 
-Within one convention, the attribute names listed first in its tables win.
-Derived fields, applied after the merge:
-- `input` / `output` are display and search text: the text of the messages when a
-  convention has messages (system messages left out, they are in `system`), otherwise
-  the convention's plain value (`input.value`, tool arguments and results, ...).
-- `system` falls back to the system-role input messages.
-- `tokens_out` falls back to total tokens minus input tokens.
+A field takes the first usable value (an unreadable one, e.g. a token count "n/a", is
+skipped) from its list of sources, each list in the order above:
+- scalar fields (model, provider, operation, tool name, token counts, cost, session,
+  user, tags, release, environment, plain input/output text): `SCALAR_FIELDS`; a
+  resource attribute (`RESOURCE_FIELDS`) outranks the same key on the span;
+- span kind: `KIND_SOURCES`;
+- chat messages: `INPUT_MESSAGE_SOURCES` / `OUTPUT_MESSAGE_SOURCES`. GenAI messages come
+  from `gen_ai.input.messages` / `gen_ai.output.messages` (parts-based, JSON text or
+  structured), then the `gen_ai.*.message` / `gen_ai.choice` events, then the flattened
+  `gen_ai.prompt.N.*` / `gen_ai.completion.N.*`, then the JSON `gen_ai.prompt` /
+  `gen_ai.completion`; then OpenInference's `llm.input_messages.N.message.*`, and so on;
+- metadata: `METADATA_SOURCES`, merged; on a clash the earlier source wins.
+
+Derived fields:
+- `input` / `output` are display and search text: the text of the chat messages when
+  there are any (system messages left out: they are in `system`), otherwise the plain
+  value (tool arguments and results, `input.value`, ...).
+- `system`: `gen_ai.system_instructions`, then the `system` of Vercel's `ai.prompt`,
+  then the system-role input messages.
+- Token counts fall back to Langfuse's `usage_details`; `tokens_out` to total tokens
+  minus input tokens. Cost falls back to OpenInference's prompt + completion cost, then
+  Langfuse's `cost_details`.
 - `kind` falls back to `llm` when a model and messages or token counts are present,
   otherwise `span`.
-- `metadata` merges every convention's metadata; on a clash, the earlier convention wins.
 - Status is the OTLP status; a Langfuse observation of level ERROR also counts as an
   error. The error text is the status message, then the first `exception` event
   (`type: message`), then `langfuse.observation.status_message`, then `error.type`.
@@ -526,17 +531,167 @@ def _system_instructions(value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# Conventions: each returns the fields it finds (None where it finds nothing).
+# Where each field comes from, in precedence order: GenAI, OpenInference, Vercel AI,
+# Traceloop, Langfuse, general OTel. Keys within a tuple are tried in order.
+
+SCALAR_FIELDS: dict[str, tuple[str, ...]] = {
+    "operation": ("gen_ai.operation.name", "ai.operationId", "llm.request.type"),
+    "model": (
+        "gen_ai.response.model",
+        "gen_ai.request.model",
+        "llm.response.model_name",
+        "llm.model_name",
+        "llm.request.model_name",
+        "embedding.model_name",
+        "ai.response.model",
+        "ai.model.id",
+        "langfuse.observation.model.name",
+    ),
+    "provider": (
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "llm.provider",
+        "llm.system",
+        "ai.model.provider",
+    ),
+    "tool_name": ("gen_ai.tool.name", "tool.name", "tool_call.function.name", "ai.toolCall.name"),
+    "system": ("gen_ai.system_instructions",),
+    # Plain input/output text, used when a span has no chat messages.
+    "input": (
+        "gen_ai.tool.call.arguments",
+        "input.value",
+        "tool_call.function.arguments",
+        "ai.toolCall.args",
+        "ai.prompt",
+        "traceloop.entity.input",
+        "langfuse.observation.input",
+    ),
+    "output": (
+        "gen_ai.tool.call.result",
+        "output.value",
+        "ai.toolCall.result",
+        "ai.response.object",
+        "traceloop.entity.output",
+        "langfuse.observation.output",
+    ),
+    "tokens_in": (
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.prompt_tokens",
+        "llm.token_count.prompt",
+        "ai.usage.inputTokens",
+        "ai.usage.promptTokens",
+    ),
+    "tokens_out": (
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.token_count.completion",
+        "ai.usage.outputTokens",
+        "ai.usage.completionTokens",
+    ),
+    "tokens_cache_read": (
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_read_input_tokens",  # OpenLLMetry's older spelling
+        "llm.token_count.prompt_details.cache_read",
+        "ai.usage.cachedInputTokens",
+        "ai.usage.inputTokenDetails.cacheReadTokens",
+    ),
+    "tokens_cache_write": (
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.cache_creation_input_tokens",  # OpenLLMetry's older spelling
+        "llm.token_count.prompt_details.cache_write",
+        "ai.usage.inputTokenDetails.cacheWriteTokens",
+    ),
+    "tokens_reasoning": (
+        "gen_ai.usage.reasoning.output_tokens",
+        "llm.token_count.completion_details.reasoning",
+        "ai.usage.reasoningTokens",
+        "ai.usage.outputTokenDetails.reasoningTokens",
+    ),
+    "tokens_total": (
+        "gen_ai.usage.total_tokens",
+        "llm.token_count.total",
+        "ai.usage.totalTokens",
+        "llm.usage.total_tokens",
+    ),
+    # gen_ai.usage.cost is not in the OTel spec; it is OpenLIT's spelling.
+    "cost": ("gen_ai.usage.cost", "llm.cost.total"),
+    "session_id": (
+        "gen_ai.conversation.id",
+        "ai.telemetry.metadata.sessionId",
+        "traceloop.association.properties.session_id",
+        "langfuse.session.id",
+        "session.id",
+    ),
+    "user_id": (
+        "ai.telemetry.metadata.userId",
+        "traceloop.association.properties.user_id",
+        "langfuse.user.id",
+        "user.id",
+        "enduser.id",
+    ),
+    "tags": ("tag.tags", "langfuse.trace.tags"),
+    "release": ("langfuse.release", "langfuse.version", "service.version"),
+    "environment": (
+        "langfuse.environment",
+        "deployment.environment.name",
+        "deployment.environment",
+    ),
+}
+# Scalar keys also read from the resource; there they outrank the same key on the span,
+# but not the keys listed before it.
+RESOURCE_FIELDS = ("service.version", "deployment.environment.name", "deployment.environment")
+
+
+_READERS: dict[str, Callable[[Any], Any]] = {
+    "system": _system_instructions,
+    "input": _text,
+    "output": _text,
+    "cost": _money,
+    "tags": _tags,
+    **{name: _count for name in SCALAR_FIELDS if name.startswith("tokens_")},
+}
+# attribute key -> (field, rank, reader): one dict lookup per attribute finds its use.
+_SCALAR_INDEX = {
+    key: (name, rank, _READERS.get(name, _label))
+    for name, keys in SCALAR_FIELDS.items()
+    for rank, key in enumerate(keys)
+}
+
+
+def _scalars(attributes: dict, resource: dict) -> dict:
+    """Each scalar field's first usable value, in the order of `SCALAR_FIELDS`."""
+    ranks: dict[str, float] = {}
+    values: dict[str, Any] = {}
+    candidates = [(key, value, 0.0) for key, value in attributes.items()]
+    for key in RESOURCE_FIELDS:
+        if key in resource:
+            candidates.append((key, resource[key], -0.5))
+    for key, value, shift in candidates:
+        entry = _SCALAR_INDEX.get(key)
+        if entry is None:
+            continue
+        name, rank, read = entry
+        rank += shift
+        if ranks.get(name, math.inf) > rank:
+            value = read(value)
+            if value is not None:
+                ranks[name] = rank
+                values[name] = value
+    return values
 
 
 class _Span:
-    """What the convention readers see: the raw span, and its flattened keys on demand."""
+    """What the source readers see: the raw span, the namespaces its attribute keys use,
+    and its flattened keys on demand."""
 
-    __slots__ = ("raw", "attributes", "_flat")
+    __slots__ = ("raw", "attributes", "namespaces", "_flat")
 
     def __init__(self, raw: RawSpan) -> None:
         self.raw = raw
         self.attributes = raw.attributes
+        self.namespaces = {key.partition(".")[0] for key in raw.attributes}
+        if raw.events:
+            self.namespaces.add(_EVENTS)
         self._flat: dict | None = None
 
     @property
@@ -546,6 +701,7 @@ class _Span:
         return self._flat
 
 
+# Span kind: (attribute, value -> kind), in precedence order.
 _GENAI_KINDS = {
     "chat": "llm",
     "generate_content": "llm",
@@ -557,16 +713,72 @@ _GENAI_KINDS = {
     "invoke_agent": "agent",
     "invoke_workflow": "chain",
 }
-_GENAI_MODEL = ("gen_ai.response.model", "gen_ai.request.model")
-_GENAI_PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
-_GENAI_TOKENS_IN = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-_GENAI_TOKENS_OUT = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-# The second spellings are OpenLLMetry's, from before the spec named these.
-_GENAI_CACHE_READ = ("gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens")
-_GENAI_CACHE_WRITE = (
-    "gen_ai.usage.cache_creation.input_tokens",
-    "gen_ai.usage.cache_creation_input_tokens",
+_OPENINFERENCE_KINDS = {
+    "LLM": "llm",
+    "EMBEDDING": "embedding",
+    "CHAIN": "chain",
+    "RETRIEVER": "retriever",
+    "RERANKER": "reranker",
+    "TOOL": "tool",
+    "AGENT": "agent",
+    "GUARDRAIL": "guardrail",
+    "EVALUATOR": "evaluator",
+    "PROMPT": "chain",
+}
+_VERCEL_KINDS = {
+    "ai.generateText": "chain",
+    "ai.streamText": "chain",
+    "ai.generateObject": "chain",
+    "ai.streamObject": "chain",
+    "ai.generateText.doGenerate": "llm",
+    "ai.streamText.doStream": "llm",
+    "ai.generateObject.doGenerate": "llm",
+    "ai.streamObject.doStream": "llm",
+    "ai.toolCall": "tool",
+    "ai.embed": "embedding",
+    "ai.embedMany": "embedding",
+    "ai.embed.doEmbed": "embedding",
+    "ai.embedMany.doEmbed": "embedding",
+}
+_TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
+_TRACELOOP_REQUEST_KINDS = {
+    "chat": "llm",
+    "completion": "llm",
+    "embedding": "embedding",
+    "rerank": "reranker",
+}
+_LANGFUSE_KINDS = {
+    "generation": "llm",
+    "embedding": "embedding",
+    "agent": "agent",
+    "tool": "tool",
+    "chain": "chain",
+    "retriever": "retriever",
+    "evaluator": "evaluator",
+    "guardrail": "guardrail",
+    "span": "span",
+    "event": "span",
+}
+KIND_SOURCES: tuple[tuple[str, dict[str, str]], ...] = (
+    ("gen_ai.operation.name", _GENAI_KINDS),
+    ("openinference.span.kind", _OPENINFERENCE_KINDS),
+    ("ai.operationId", _VERCEL_KINDS),
+    ("traceloop.span.kind", _TRACELOOP_KINDS),
+    ("llm.request.type", _TRACELOOP_REQUEST_KINDS),
+    ("langfuse.observation.type", _LANGFUSE_KINDS),
 )
+
+
+def _kind(attributes: dict) -> str | None:
+    for key, kinds in KIND_SOURCES:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            kind = kinds.get(value) or kinds.get(value.upper())
+            if kind:
+                return kind
+    return None
+
+
 _GENAI_ROLE_EVENTS = {
     "gen_ai.system.message": "system",
     "gen_ai.user.message": "user",
@@ -575,56 +787,15 @@ _GENAI_ROLE_EVENTS = {
 }
 
 
-def genai_fields(span: _Span) -> dict:
-    attributes = span.attributes
-    operation = _label(attributes.get("gen_ai.operation.name"))
-    kind = _GENAI_KINDS.get(operation or "")
-    input_messages = (
-        normalize_messages(attributes.get("gen_ai.input.messages"))
-        or _genai_event_messages(span.raw.events, output=False)
-        or _flat_genai_messages(span.flat, "gen_ai.prompt.", "user")
-        or normalize_messages(attributes.get("gen_ai.prompt"))
-    )
-    output_messages = (
-        normalize_messages(attributes.get("gen_ai.output.messages"), "assistant")
-        or _genai_event_messages(span.raw.events, output=True)
-        or _flat_genai_messages(span.flat, "gen_ai.completion.", "assistant")
-        or normalize_messages(attributes.get("gen_ai.completion"), "assistant")
-    )
-    return {
-        "kind": kind,
-        "operation": operation,
-        "model": _first(attributes, _GENAI_MODEL, _label),
-        "provider": _first(attributes, _GENAI_PROVIDER, _label),
-        "tool_name": _label(attributes.get("gen_ai.tool.name")),
-        "input_messages": input_messages,
-        "output_messages": output_messages,
-        "system": _system_instructions(attributes.get("gen_ai.system_instructions")),
-        "input": messages_text(input_messages)
-        or _text(attributes.get("gen_ai.tool.call.arguments")),
-        "output": messages_text(output_messages)
-        or _text(attributes.get("gen_ai.tool.call.result")),
-        "tokens_in": _first(attributes, _GENAI_TOKENS_IN, _count),
-        "tokens_out": _first(attributes, _GENAI_TOKENS_OUT, _count),
-        "tokens_cache_read": _first(attributes, _GENAI_CACHE_READ, _count),
-        "tokens_cache_write": _first(attributes, _GENAI_CACHE_WRITE, _count),
-        "tokens_reasoning": _count(attributes.get("gen_ai.usage.reasoning.output_tokens")),
-        "tokens_total": _count(attributes.get("gen_ai.usage.total_tokens")),
-        # Not in the OTel spec; the spelling OpenLIT uses for a span's USD cost.
-        "cost": _money(attributes.get("gen_ai.usage.cost")),
-        "session_id": _label(attributes.get("gen_ai.conversation.id")),
-    }
-
-
 def _genai_event_messages(events: list[dict], output: bool) -> list[dict] | None:
     """Messages from the event-based GenAI conventions (one event per message)."""
     messages: list = []
     for event in events:
         name = event["name"]
-        payload = _unflatten(event["attributes"])
         if output and name == "gen_ai.choice":
-            messages.extend(_choice_messages(payload))
+            messages.extend(_choice_messages(_unflatten(event["attributes"])))
         elif not output and name in _GENAI_ROLE_EVENTS:
+            payload = _unflatten(event["attributes"])
             payload.setdefault("role", _GENAI_ROLE_EVENTS[name])
             payload.setdefault("tool_call_id", payload.get("id"))
             messages.extend(_normalize_message(payload, "user"))
@@ -659,63 +830,9 @@ def _flat_genai_messages(flat: dict, prefix: str, default_role: str) -> list[dic
     return messages or None
 
 
-_OPENINFERENCE_KINDS = {
-    "LLM": "llm",
-    "EMBEDDING": "embedding",
-    "CHAIN": "chain",
-    "RETRIEVER": "retriever",
-    "RERANKER": "reranker",
-    "TOOL": "tool",
-    "AGENT": "agent",
-    "GUARDRAIL": "guardrail",
-    "EVALUATOR": "evaluator",
-    "PROMPT": "chain",
-}
-_OPENINFERENCE_MODEL = (
-    "llm.response.model_name",
-    "llm.model_name",
-    "llm.request.model_name",
-    "embedding.model_name",
-)
-_OPENINFERENCE_PROVIDER = ("llm.provider", "llm.system")
-
-
-def openinference_fields(span: _Span) -> dict:
-    attributes = span.attributes
-    kind = _OPENINFERENCE_KINDS.get(str(attributes.get("openinference.span.kind", "")).upper())
-    input_messages = _openinference_messages(span.flat, "llm.input_messages.", "user")
-    output_messages = _openinference_messages(span.flat, "llm.output_messages.", "assistant")
-    if kind == "llm" and input_messages is None:
-        input_messages = _json_value_messages(attributes, "input")
-    if kind == "llm" and output_messages is None:
-        output_messages = _json_value_messages(attributes, "output")
-    return {
-        "kind": kind,
-        "model": _first(attributes, _OPENINFERENCE_MODEL, _label),
-        "provider": _first(attributes, _OPENINFERENCE_PROVIDER, _label),
-        "tool_name": _label(
-            attributes.get("tool.name") or attributes.get("tool_call.function.name")
-        ),
-        "input_messages": input_messages,
-        "output_messages": output_messages,
-        "input": messages_text(input_messages)
-        or _text(attributes.get("input.value"))
-        or _text(attributes.get("tool_call.function.arguments")),
-        "output": messages_text(output_messages) or _text(attributes.get("output.value")),
-        "tokens_in": _count(attributes.get("llm.token_count.prompt")),
-        "tokens_out": _count(attributes.get("llm.token_count.completion")),
-        "tokens_cache_read": _count(attributes.get("llm.token_count.prompt_details.cache_read")),
-        "tokens_cache_write": _count(attributes.get("llm.token_count.prompt_details.cache_write")),
-        "tokens_reasoning": _count(attributes.get("llm.token_count.completion_details.reasoning")),
-        "tokens_total": _count(attributes.get("llm.token_count.total")),
-        "cost": _openinference_cost(attributes),
-        "tags": _tags(attributes.get("tag.tags")),
-        "metadata": _as_dict(attributes.get("metadata")),
-    }
-
-
 def _openinference_messages(flat: dict, prefix: str, default_role: str) -> list[dict] | None:
-    """`llm.input_messages.N.message.{role,content,contents.K.message_content.*,tool_calls.M.tool_call.*}`."""
+    """OpenInference's `llm.input_messages.N.message.*`: role, content or
+    `contents.K.message_content.*`, and `tool_calls.M.tool_call.*`."""
     messages = []
     for item in _indexed(_unflatten(_under(flat, prefix))):
         message = item.get("message") if isinstance(item, dict) else None
@@ -737,7 +854,9 @@ def _openinference_messages(flat: dict, prefix: str, default_role: str) -> list[
 
 
 def _json_value_messages(attributes: dict, direction: str) -> list[dict] | None:
-    """Messages inside a JSON `input.value` / `output.value` (e.g. a raw chat request)."""
+    """Messages inside the JSON `input.value` / `output.value` of an OpenInference LLM span."""
+    if str(attributes.get("openinference.span.kind", "")).upper() != "LLM":
+        return None
     if "json" not in str(attributes.get(f"{direction}.mime_type", "")):
         return None
     value = parse_json(attributes.get(f"{direction}.value"))
@@ -745,73 +864,6 @@ def _json_value_messages(attributes: dict, direction: str) -> list[dict] | None:
         value = [c.get("message") for c in value["choices"] if isinstance(c, dict)]
         return normalize_messages([m for m in value if isinstance(m, dict)], "assistant")
     return normalize_messages(value)
-
-
-def _openinference_cost(attributes: dict) -> float | None:
-    total = _money(attributes.get("llm.cost.total"))
-    if total is not None:
-        return total
-    parts = [_money(attributes.get(key)) for key in ("llm.cost.prompt", "llm.cost.completion")]
-    known = [part for part in parts if part is not None]
-    return sum(known) if known else None
-
-
-_VERCEL_KINDS = {
-    "ai.generateText": "chain",
-    "ai.streamText": "chain",
-    "ai.generateObject": "chain",
-    "ai.streamObject": "chain",
-    "ai.generateText.doGenerate": "llm",
-    "ai.streamText.doStream": "llm",
-    "ai.generateObject.doGenerate": "llm",
-    "ai.streamObject.doStream": "llm",
-    "ai.toolCall": "tool",
-    "ai.embed": "embedding",
-    "ai.embedMany": "embedding",
-    "ai.embed.doEmbed": "embedding",
-    "ai.embedMany.doEmbed": "embedding",
-}
-_VERCEL_MODEL = ("ai.response.model", "ai.model.id")
-_VERCEL_TOKENS_IN = ("ai.usage.inputTokens", "ai.usage.promptTokens")
-_VERCEL_TOKENS_OUT = ("ai.usage.outputTokens", "ai.usage.completionTokens")
-_VERCEL_CACHE_READ = ("ai.usage.cachedInputTokens", "ai.usage.inputTokenDetails.cacheReadTokens")
-_VERCEL_REASONING = ("ai.usage.reasoningTokens", "ai.usage.outputTokenDetails.reasoningTokens")
-
-
-def vercel_fields(span: _Span) -> dict:
-    attributes = span.attributes
-    operation = _label(attributes.get("ai.operationId"))
-    prompt = _as_dict(attributes.get("ai.prompt"))
-    input_messages = normalize_messages(attributes.get("ai.prompt.messages")) or _vercel_prompt(
-        prompt
-    )
-    output_messages = _vercel_response(attributes)
-    metadata = _under(span.flat, "ai.telemetry.metadata.")
-    return {
-        "kind": _VERCEL_KINDS.get(operation or ""),
-        "operation": operation,
-        "model": _first(attributes, _VERCEL_MODEL, _label),
-        "provider": _label(attributes.get("ai.model.provider")),
-        "tool_name": _label(attributes.get("ai.toolCall.name")),
-        "input_messages": input_messages,
-        "output_messages": output_messages,
-        "system": _text(prompt.get("system")),
-        "input": messages_text(input_messages)
-        or _text(attributes.get("ai.toolCall.args"))
-        or _text(attributes.get("ai.prompt")),
-        "output": messages_text(output_messages)
-        or _text(attributes.get("ai.toolCall.result"))
-        or _text(attributes.get("ai.response.object")),
-        "tokens_in": _first(attributes, _VERCEL_TOKENS_IN, _count),
-        "tokens_out": _first(attributes, _VERCEL_TOKENS_OUT, _count),
-        "tokens_cache_read": _first(attributes, _VERCEL_CACHE_READ, _count),
-        "tokens_cache_write": _count(attributes.get("ai.usage.inputTokenDetails.cacheWriteTokens")),
-        "tokens_reasoning": _first(attributes, _VERCEL_REASONING, _count),
-        "tokens_total": _count(attributes.get("ai.usage.totalTokens")),
-        "session_id": _label(metadata.get("sessionId")),
-        "user_id": _label(metadata.get("userId")),
-        "metadata": metadata,
-    }
 
 
 def _vercel_prompt(prompt: dict) -> list[dict] | None:
@@ -831,48 +883,49 @@ def _vercel_response(attributes: dict) -> list[dict] | None:
     return [_message("assistant", text or "", calls)]
 
 
-_TRACELOOP_KINDS = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
-_TRACELOOP_REQUEST_KINDS = {
-    "chat": "llm",
-    "completion": "llm",
-    "embedding": "embedding",
-    "rerank": "reranker",
-}
+def _messages_at(key: str, default_role: str = "user") -> Callable[[_Span], list | None]:
+    def read(span: _Span) -> list[dict] | None:
+        return normalize_messages(span.attributes.get(key), default_role)
+
+    return read
 
 
-def traceloop_fields(span: _Span) -> dict:
-    attributes = span.attributes
-    span_kind = _label(attributes.get("traceloop.span.kind"))
-    request_type = _label(attributes.get("llm.request.type"))
-    properties = _under(span.flat, "traceloop.association.properties.")
-    return {
-        "kind": _TRACELOOP_KINDS.get(span_kind or "")
-        or _TRACELOOP_REQUEST_KINDS.get(request_type or ""),
-        "operation": request_type,
-        "tool_name": _label(attributes.get("traceloop.entity.name"))
-        if span_kind == "tool"
-        else None,
-        "input": _text(attributes.get("traceloop.entity.input")),
-        "output": _text(attributes.get("traceloop.entity.output")),
-        "tokens_total": _count(attributes.get("llm.usage.total_tokens")),
-        "session_id": _label(properties.get("session_id")),
-        "user_id": _label(properties.get("user_id")),
-        "metadata": properties,
-    }
+# Each message source with the namespace (first dotted segment of an attribute key)
+# it reads: a source whose namespace no attribute has is skipped without a call.
+_EVENTS = "@events"  # stands for "the span has events" among the namespaces
+MessageSource = tuple[str, Callable[[_Span], "list[dict] | None"]]
+INPUT_MESSAGE_SOURCES: tuple[MessageSource, ...] = (
+    ("gen_ai", _messages_at("gen_ai.input.messages")),
+    (_EVENTS, lambda span: _genai_event_messages(span.raw.events, output=False)),
+    ("gen_ai", lambda span: _flat_genai_messages(span.flat, "gen_ai.prompt.", "user")),
+    ("gen_ai", _messages_at("gen_ai.prompt")),
+    ("llm", lambda span: _openinference_messages(span.flat, "llm.input_messages.", "user")),
+    ("input", lambda span: _json_value_messages(span.attributes, "input")),
+    ("ai", _messages_at("ai.prompt.messages")),
+    ("ai", lambda span: _vercel_prompt(_as_dict(span.attributes.get("ai.prompt")))),
+    ("langfuse", _messages_at("langfuse.observation.input")),
+)
+OUTPUT_MESSAGE_SOURCES: tuple[MessageSource, ...] = (
+    ("gen_ai", _messages_at("gen_ai.output.messages", "assistant")),
+    (_EVENTS, lambda span: _genai_event_messages(span.raw.events, output=True)),
+    ("gen_ai", lambda span: _flat_genai_messages(span.flat, "gen_ai.completion.", "assistant")),
+    ("gen_ai", _messages_at("gen_ai.completion", "assistant")),
+    ("llm", lambda span: _openinference_messages(span.flat, "llm.output_messages.", "assistant")),
+    ("output", lambda span: _json_value_messages(span.attributes, "output")),
+    ("ai", lambda span: _vercel_response(span.attributes)),
+    ("langfuse", _messages_at("langfuse.observation.output", "assistant")),
+)
 
 
-_LANGFUSE_KINDS = {
-    "generation": "llm",
-    "embedding": "embedding",
-    "agent": "agent",
-    "tool": "tool",
-    "chain": "chain",
-    "retriever": "retriever",
-    "evaluator": "evaluator",
-    "guardrail": "guardrail",
-    "span": "span",
-    "event": "span",
-}
+def _first_source(span: _Span, sources: tuple[MessageSource, ...]) -> list[dict] | None:
+    for namespace, source in sources:
+        if namespace in span.namespaces:
+            messages = source(span)
+            if messages:
+                return messages
+    return None
+
+
 _LANGFUSE_USAGE = {
     "tokens_in": ("input", "prompt_tokens", "input_tokens"),
     "tokens_out": ("output", "completion_tokens", "output_tokens"),
@@ -883,32 +936,23 @@ _LANGFUSE_USAGE = {
 }
 
 
-def langfuse_fields(span: _Span) -> dict:
-    attributes = span.attributes
-    input_messages = normalize_messages(attributes.get("langfuse.observation.input"))
-    output_messages = normalize_messages(attributes.get("langfuse.observation.output"), "assistant")
+def _langfuse_usage(attributes: dict, fields: dict) -> None:
+    """Token counts from `langfuse.observation.usage_details`, where nothing earlier gave one."""
     usage = _as_dict(attributes.get("langfuse.observation.usage_details"))
-    fields = {
-        "kind": _LANGFUSE_KINDS.get(str(attributes.get("langfuse.observation.type", ""))),
-        "model": _label(attributes.get("langfuse.observation.model.name")),
-        "input_messages": input_messages,
-        "output_messages": output_messages,
-        "input": messages_text(input_messages)
-        or _text(attributes.get("langfuse.observation.input")),
-        "output": messages_text(output_messages)
-        or _text(attributes.get("langfuse.observation.output")),
-        "cost": _langfuse_cost(attributes.get("langfuse.observation.cost_details")),
-        "session_id": _label(attributes.get("langfuse.session.id")),
-        "user_id": _label(attributes.get("langfuse.user.id")),
-        "tags": _tags(attributes.get("langfuse.trace.tags")),
-        "release": _label(attributes.get("langfuse.release"))
-        or _label(attributes.get("langfuse.version")),
-        "environment": _label(attributes.get("langfuse.environment")),
-        "metadata": _langfuse_metadata(span),
-    }
     for name, keys in _LANGFUSE_USAGE.items():
-        fields[name] = _first(usage, keys, _count)
-    return fields
+        if name not in fields:
+            count = _first(usage, keys, _count)
+            if count is not None:
+                fields[name] = count
+
+
+def _openinference_cost(attributes: dict) -> float | None:
+    total = _money(attributes.get("llm.cost.total"))
+    if total is not None:
+        return total
+    parts = [_money(attributes.get(key)) for key in ("llm.cost.prompt", "llm.cost.completion")]
+    known = [part for part in parts if part is not None]
+    return sum(known) if known else None
 
 
 def _langfuse_cost(value: Any) -> float | None:
@@ -917,6 +961,24 @@ def _langfuse_cost(value: Any) -> float | None:
         return _money(costs["total"])
     known = [cost for cost in map(_money, costs.values()) if cost is not None]
     return sum(known) if known else None
+
+
+METADATA_SOURCES: tuple[tuple[str, Callable[[_Span], dict]], ...] = (
+    ("metadata", lambda span: _as_dict(span.attributes.get("metadata"))),
+    ("ai", lambda span: _under(span.flat, "ai.telemetry.metadata.")),
+    ("traceloop", lambda span: _under(span.flat, "traceloop.association.properties.")),
+    ("langfuse", lambda span: _langfuse_metadata(span)),
+)
+
+
+def _metadata(span: _Span) -> dict:
+    """Every convention's metadata, merged; on a clash the earlier convention wins."""
+    metadata: dict = {}
+    for namespace, source in METADATA_SOURCES:
+        if namespace in span.namespaces:
+            for key, value in source(span).items():
+                metadata.setdefault(key, value)
+    return json_safe(metadata) if metadata else metadata
 
 
 def _langfuse_metadata(span: _Span) -> dict:
@@ -929,52 +991,6 @@ def _langfuse_metadata(span: _Span) -> dict:
     return metadata
 
 
-_ENVIRONMENT = ("deployment.environment.name", "deployment.environment")
-
-
-_USER = ("user.id", "enduser.id")
-
-
-def otel_fields(span: _Span) -> dict:
-    resource, attributes = span.raw.resource, span.attributes
-    return {
-        "release": _label(resource.get("service.version"))
-        or _label(attributes.get("service.version")),
-        "environment": _first(resource, _ENVIRONMENT, _label)
-        or _first(attributes, _ENVIRONMENT, _label),
-        "session_id": _label(attributes.get("session.id")),
-        "user_id": _first(attributes, _USER, _label),
-    }
-
-
-# In precedence order, each with the attribute namespaces (first dotted segment) it
-# reads: a convention none of whose namespaces occur on a span is skipped, which keeps
-# mapping cheap for the common span that speaks one convention.
-CONVENTIONS: tuple[tuple[Callable[[_Span], dict], frozenset[str] | None], ...] = (
-    (genai_fields, frozenset({"gen_ai"})),
-    (
-        openinference_fields,
-        frozenset(
-            {
-                "openinference",
-                "llm",
-                "embedding",
-                "input",
-                "output",
-                "metadata",
-                "tag",
-                "tool",
-                "tool_call",
-            }
-        ),
-    ),
-    (vercel_fields, frozenset({"ai"})),
-    (traceloop_fields, frozenset({"traceloop", "llm"})),
-    (langfuse_fields, frozenset({"langfuse"})),
-    (otel_fields, None),
-)
-
-
 # ---------------------------------------------------------------------------
 # The mapping
 
@@ -982,21 +998,17 @@ CONVENTIONS: tuple[tuple[Callable[[_Span], dict], frozenset[str] | None], ...] =
 def map_span(raw: RawSpan) -> SpanRecord:
     """The normalised record of one span (see the module docstring for the order)."""
     span = _Span(raw)
-    namespaces = {key.partition(".")[0] for key in raw.attributes}
-    if raw.events:
-        namespaces.add("gen_ai")  # GenAI messages may come as span events
-    fields: dict = {}
-    metadata: dict = {}
-    for convention, reads in CONVENTIONS:
-        if reads is not None and reads.isdisjoint(namespaces):
-            continue
-        for name, value in convention(span).items():
-            if name == "metadata":
-                for key, item in value.items():
-                    metadata.setdefault(key, item)
-            elif value is not None and name not in fields:
-                fields[name] = value
-    _derive(fields)
+    attributes = raw.attributes
+    fields = _scalars(attributes, raw.resource)
+    input_messages = _first_source(span, INPUT_MESSAGE_SOURCES)
+    output_messages = _first_source(span, OUTPUT_MESSAGE_SOURCES)
+    if input_messages:
+        fields["input_messages"] = input_messages
+        fields["input"] = messages_text(input_messages) or fields.get("input")
+    if output_messages:
+        fields["output_messages"] = output_messages
+        fields["output"] = messages_text(output_messages) or fields.get("output")
+    _fill_fallbacks(span, fields)
     status, error = _status_and_error(raw)
     return SpanRecord(
         raw.trace_id,
@@ -1007,8 +1019,8 @@ def map_span(raw: RawSpan) -> SpanRecord:
         raw.end_time,
         status=status,
         error=error,
-        metadata=json_safe(metadata) if metadata else {},
-        attributes=raw.attributes,
+        metadata=_metadata(span),
+        attributes=attributes,
         resource=raw.resource,
         events=raw.events,
         scope=raw.scope,
@@ -1016,25 +1028,41 @@ def map_span(raw: RawSpan) -> SpanRecord:
     )
 
 
-def _derive(fields: dict) -> None:
-    """Fill the fallbacks the module docstring lists, in place."""
+def _fill_fallbacks(span: _Span, fields: dict) -> None:
+    """The derived fields and fallbacks the module docstring lists, in place."""
+    attributes = span.attributes
+    if "langfuse.observation.usage_details" in attributes:
+        _langfuse_usage(attributes, fields)
     total = fields.pop("tokens_total", None)
     tokens_in = fields.get("tokens_in")
     if "tokens_out" not in fields and total is not None and tokens_in is not None:
         if total >= tokens_in:
             fields["tokens_out"] = total - tokens_in
-    if "kind" not in fields:
-        fields["kind"] = _fallback_kind(fields)
-    if "system" not in fields and "input_messages" in fields:
-        system = _system_text(fields["input_messages"])
+    if "cost" not in fields and not span.namespaces.isdisjoint(("llm", "langfuse")):
+        cost = _openinference_cost(attributes)
+        if cost is None:
+            cost = _langfuse_cost(attributes.get("langfuse.observation.cost_details"))
+        if cost is not None:
+            fields["cost"] = cost
+    if "tool_name" not in fields and attributes.get("traceloop.span.kind") == "tool":
+        fields["tool_name"] = _label(attributes.get("traceloop.entity.name"))
+    if "system" not in fields:
+        system = (
+            _text(_as_dict(attributes.get("ai.prompt")).get("system"))
+            if "ai" in span.namespaces
+            else None
+        )
+        system = system or _system_text(fields.get("input_messages"))
         if system:
             fields["system"] = system
+    fields["kind"] = _kind(attributes) or fallback_kind(fields)
     for name in ("input", "output"):
-        if name in fields:
+        if fields.get(name):
             fields[name] = clean_text(fields[name])
 
 
-def _fallback_kind(fields: dict) -> str:
+def fallback_kind(fields: dict) -> str:
+    """The kind of a span no convention names: `llm` if it looks like a model call."""
     has_usage = fields.get("tokens_in") is not None or fields.get("tokens_out") is not None
     has_chat = bool(fields.get("input_messages") or fields.get("output_messages"))
     return "llm" if fields.get("model") and (has_usage or has_chat) else "span"
