@@ -13,7 +13,7 @@ from app.accounts import views as accounts_views
 from app.accounts.access import CurrentUser, PrincipalDep
 from app.core import health
 from app.core.errors import NotAuthenticated, install_error_handlers
-from app.core.middleware import SecurityHeadersMiddleware, SextantCSRFMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware, SextantCSRFMiddleware
 from app.core.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from app.core.settings import auth_settings, limits_settings, secret_key
 from app.core.templating import STATIC_DIR
@@ -21,9 +21,10 @@ from app.annotations import views as annotations_views
 from app.dashboard import views as dashboard_views
 from app.evals import views as evals_views
 from app.issues import views as issues_views
+from app.traces import api as traces_api
 from app.traces import views as traces_views
 
-API_ROUTERS = [accounts_api.router]
+API_ROUTERS = [accounts_api.router, traces_api.router]
 VIEW_ROUTERS = [accounts_views.router, traces_views.router, annotations_views.router,
                 issues_views.router, evals_views.router, dashboard_views.router]
 
@@ -35,12 +36,12 @@ def create_app() -> FastAPI:
         summary="Evaluate LLM applications from their production traces.",
         version="0.1.0",
         docs_url=None, redoc_url=None, openapi_url=None,
-        max_body_size=limits_settings().max_body_bytes,
     )
     install_error_handlers(app)
     _add_middleware(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(health.router)
+    app.include_router(traces_api.otlp_router)
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api/v1")
     for router in VIEW_ROUTERS:
@@ -64,6 +65,7 @@ def _add_middleware(app: FastAPI) -> None:
         SessionMiddleware, secret_key=secret_key(), session_cookie=SESSION_COOKIE,
         max_age=auth.session_max_age, same_site="lax", https_only=auth.cookie_secure,
     )
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=limits_settings().max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
 
 

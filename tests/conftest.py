@@ -32,12 +32,15 @@ def database_url() -> str:
     from app.core.db import reset_engine
     from app.core.settings import clear_caches
 
-    url = services.recreate_database(services.admin_database_url(), f"sextant_test_{services.worker_id()}")
+    name = f"sextant_test_{services.run_id()}"
+    url = services.recreate_database(services.admin_database_url(), name)
     os.environ["SEXTANT_DATABASE_URL"] = url
     clear_caches()
     reset_engine()
     migrate.upgrade(url)
-    return url
+    yield url
+    reset_engine()
+    services.drop_database(services.admin_database_url(), name)
 
 
 @pytest.fixture(scope="session")
@@ -144,12 +147,14 @@ def live_server(redis_url):
     from app.core import migrate
     from tests.live import LiveServer, server_env, start_server, stop_process
 
-    url = services.recreate_database(services.admin_database_url(), f"sextant_live_{services.worker_id()}")
+    name = f"sextant_live_{services.run_id()}"
+    url = services.recreate_database(services.admin_database_url(), name)
     migrate.upgrade(url)
     env = server_env(url, redis_url)
     process, base_url = start_server(env)
     yield LiveServer(url=base_url, database_url=url, env=env, process=process)
     stop_process(process)
+    services.drop_database(services.admin_database_url(), name)
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ def worker_id() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def worker_number() -> int:
-    wid = worker_id()
-    return int(wid[2:]) if wid.startswith("gw") else 0
+def run_id() -> str:
+    """Names this test process's databases: concurrent test runs must never share one."""
+    return f"{worker_id()}_{os.getpid()}"
 
 
 def _answers(host: str, port: int) -> bool:
@@ -67,11 +67,18 @@ def redis_base_url() -> str:
 
 
 def redis_url_for_worker(base: str) -> str:
-    """Redis db 1 + worker number, so workers' queues and keys never meet."""
-    db = 1 + worker_number()
+    """A Redis db from 1 to 15 picked by process, so concurrent runs rarely meet
+    (db 0 is left to a developer's own Sextant)."""
+    db = 1 + os.getpid() % 15
     if base.startswith("unix://"):
         return base.split("?")[0] + f"?db={db}"
     return str(base.rsplit("/", 1)[0]) + f"/{db}" if base.count("/") >= 3 else f"{base}/{db}"
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    conninfo = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def recreate_database(admin_url: str, name: str) -> str:

@@ -4,10 +4,16 @@ Tasks acknowledge late and are re-delivered if a worker dies mid-task; every
 task body is idempotent (upserts on natural keys), so a re-run does no harm.
 """
 
-from celery import Celery
+import os
+
+# Numerical libraries must not start a thread per core in every pool process.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from celery import Celery  # noqa: E402
 from celery.signals import worker_process_init
 
-from app.core.redis import celery_broker_url, redis_url
+from app.core.redis import celery_broker_url, redis_url  # noqa: E402
 
 celery_app = Celery("sextant")
 celery_app.conf.update(
@@ -25,7 +31,10 @@ celery_app.conf.update(
     broker_transport_options={"visibility_timeout": 3600},
     timezone="UTC",
     imports=("worker.tasks",),
-    beat_schedule={},
+    beat_schedule={
+        # A safety net: ingestion asks for indexing after each commit already.
+        "index-search": {"task": "traces.index_search", "schedule": 60.0},
+    },
 )
 
 

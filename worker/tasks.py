@@ -1,5 +1,6 @@
-"""Task entry points. Thin: each calls one app flow with ids."""
+"""Task entry points. Thin: each calls one app flow or task body with ids."""
 
+from app.traces import tasks as traces_tasks
 from worker.celery_app import celery_app
 
 
@@ -7,3 +8,11 @@ from worker.celery_app import celery_app
 def ping(value: str = "pong") -> str:
     """A trivial task: proves a worker is consuming the queue."""
     return value
+
+
+@celery_app.task(name="traces.index_search")
+def index_search() -> int:
+    indexed = traces_tasks.index_search()
+    if indexed >= traces_tasks.SEARCH_BATCH:
+        index_search.apply_async(countdown=1)  # more waiting: continue soon
+    return indexed

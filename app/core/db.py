@@ -91,7 +91,7 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
-MODEL_MODULES = ("app.accounts.models", "app.audit.models")
+MODEL_MODULES = ("app.accounts.models", "app.audit.models", "app.traces.models")
 
 
 def import_all_models() -> type[Base]:

@@ -1,9 +1,8 @@
-"""ASGI middleware: CSRF with our error shape, security headers.
-
-The body size cap is FastAPI's own `max_body_size` (see main.py)."""
+"""ASGI middleware: body size cap, CSRF with our error shape, security headers."""
 
 import re
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf import CSRFMiddleware
@@ -11,8 +10,61 @@ from starlette_csrf import CSRFMiddleware
 from app.core.errors import error_response
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status_code=413)
+
+
+class BodySizeLimitMiddleware:
+    """413 for bodies over `max_bytes`: at once when declared so, else while streaming.
+
+    The streaming case raises an HTTPException from `receive`, which FastAPI passes
+    through body parsing to the error handlers, so the answer keeps our error shape.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            response = error_response(Request(scope), 413, "payload_too_large",
+                                      f"Request body exceeds the limit of {self.max_bytes} bytes.",
+                                      {"max_bytes": self.max_bytes})
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
 class SextantCSRFMiddleware(CSRFMiddleware):
-    """starlette-csrf (double-submit cookie), answering in Sextant's error shape."""
+    """starlette-csrf (double-submit cookie), answering in Sextant's error shape.
+
+    Requests carrying an `Authorization` header are API-key requests: they are
+    never authenticated by cookie, and a cross-site form cannot add that header,
+    so they are exempt — even when a client (like the OTLP exporter's HTTP
+    session) sends back the cookies it was given.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(name == b"authorization" for name, _ in scope["headers"]):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
     def _get_error_response(self, request: Request):
         return error_response(request, 403, "csrf_failed",

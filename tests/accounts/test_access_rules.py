@@ -44,6 +44,11 @@ ROUTES = {
     ("POST", "/projects/{project_id}/settings/api-keys"): ADMIN,
     ("POST", "/projects/{project_id}/settings/api-keys/{key_id}/revoke"): ADMIN,
     ("GET", "/projects/{project_id}/traces"): VIEWER,
+    ("POST", "/v1/traces"): ANNOTATOR,
+    ("POST", "/api/v1/traces"): ANNOTATOR,
+    ("GET", "/api/v1/traces"): VIEWER,
+    ("GET", "/api/v1/traces/{trace_id}"): VIEWER,
+    ("GET", "/api/v1/traces/by-external-id/{external_id}"): VIEWER,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/issues"): VIEWER,
     ("GET", "/projects/{project_id}/evaluators"): VIEWER,
@@ -51,6 +56,9 @@ ROUTES = {
 }
 
 ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
+# Project routes that take the project as a query parameter (API keys imply it).
+QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
+                 "/api/v1/traces/by-external-id/{external_id}"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
@@ -62,20 +70,27 @@ def is_api(path: str) -> bool:
     return path.startswith(("/api/", "/v1/")) or path == "/openapi.json"
 
 
+def with_project(path: str, project_id: int) -> str:
+    if path in QUERY_PROJECT:
+        return f"{path}?project_id={project_id}"
+    return path.replace("{project_id}", str(project_id))
+
+
 def request(client, method: str, path: str):
-    url = path.replace("{key_id}", "1")
+    url = path.replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
     headers = {"x-csrf-token": client.csrf_token(), "HX-Request": "true"} if method != "GET" else {}
     return client.request(method, url, headers=headers, json={} if is_api(path) and method != "GET" else None)
 
 
 def test_the_table_covers_every_route(app):
     assert served_routes(app) == set(ROUTES)
+    assert QUERY_PROJECT <= {path for _, path in ROUTES}
 
 
 @pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v != PUBLIC])
 def test_anonymous_is_refused(client, factory, method, path):
     project = factory.project()
-    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    response = request(client, method, with_project(path, project.id))
     if is_api(path):
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "not_authenticated"
@@ -91,7 +106,7 @@ def test_projects_of_other_organisations_are_not_found(client, factory, method, 
     user = factory.user("admin")
     stranger_project = factory.project(organization=factory.other_organization())
     client.login(user.email, PASSWORD)
-    response = request(client, method, path.replace("{project_id}", str(stranger_project.id)))
+    response = request(client, method, with_project(path, stranger_project.id))
     assert response.status_code == 404
 
 
@@ -102,7 +117,7 @@ def test_too_small_a_role_is_forbidden(client, factory, method, path, needed):
     user = factory.user(too_small)
     project = factory.project()
     client.login(user.email, PASSWORD)
-    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    response = request(client, method, with_project(path, project.id))
     assert response.status_code == 403
     if is_api(path):
         assert response.json()["error"]["code"] == "forbidden"
@@ -120,6 +135,6 @@ def test_enough_role_gets_past_the_access_check(client, factory, method, path):
     user = factory.user(ROUTES[(method, path)])
     project = factory.project()
     client.login(user.email, PASSWORD)
-    response = request(client, method, path.replace("{project_id}", str(project.id)))
+    response = request(client, method, with_project(path, project.id))
     # Past the gate: whatever the route then says, it is not an access refusal.
     assert response.status_code not in (401, 403), response.text

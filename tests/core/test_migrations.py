@@ -14,7 +14,8 @@ def table_names(url: str) -> set[str]:
 
 
 def test_upgrade_downgrade_upgrade_on_an_empty_database(database_url):
-    url = services.recreate_database(services.admin_database_url(), f"sextant_migrations_{services.worker_id()}")
+    name = f"sextant_migrations_{services.run_id()}"
+    url = services.recreate_database(services.admin_database_url(), name)
     expected = set(import_all_models().metadata.tables)
 
     migrate.upgrade(url)
@@ -23,6 +24,7 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(database_url):
     assert table_names(url) == set()
     migrate.upgrade(url)
     assert table_names(url) == expected
+    services.drop_database(services.admin_database_url(), name)
 
 
 def test_models_and_migrations_agree(database_url):

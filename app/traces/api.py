@@ -1,0 +1,133 @@
+"""Trace ingestion (OTLP/HTTP and native REST) and reads, under /v1 and /api/v1."""
+
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from app.accounts.access import ProjectAnnotator, ProjectViewer, SessionDep
+from app.core.errors import AppError, NotFound, ServiceUnavailable
+from app.core.settings import limits_settings
+from app.traces import flows, otlp, repository, service
+from app.traces.schemas import IngestResult, TraceBatchCreate, TraceDetail, TracePage, TraceRead
+
+otlp_router = APIRouter(tags=["ingestion"])
+router = APIRouter(tags=["traces"])
+
+
+class _InFlight:
+    """Caps concurrent ingestion; beyond the cap, answer 503 at once (back-pressure)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @contextmanager
+    def slot(self):
+        with self._lock:
+            if self._count >= limits_settings().ingest_max_in_flight:
+                raise ServiceUnavailable("Too many ingestion requests in flight; retry shortly.",
+                                         headers={"Retry-After": "1"})
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+
+in_flight = _InFlight()
+
+
+class OtlpRequestError(AppError):
+    """A body OTLP cannot read: 400, 413 or 415 as the decoder says."""
+
+    code = "invalid_otlp"
+
+    def __init__(self, error: otlp.OtlpDecodeError):
+        super().__init__(str(error))
+        self.status_code = error.status_code
+        self.code = {413: "payload_too_large", 415: "unsupported_media_type"}.get(error.status_code, "invalid_otlp")
+
+
+async def otlp_body(request: Request) -> tuple[bytes, str | None, str | None]:
+    content_type = request.headers.get("content-type")
+    try:
+        otlp.encoding_for(content_type)  # 415 before reading a body we cannot use
+    except otlp.OtlpDecodeError as error:
+        raise OtlpRequestError(error) from None
+    return await request.body(), content_type, request.headers.get("content-encoding")
+
+
+@otlp_router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export",
+    description="Point an OpenTelemetry exporter here (`OTEL_EXPORTER_OTLP_ENDPOINT=http://host:port`, "
+                "header `Authorization=Bearer sx_…`). Protobuf or JSON, gzip or not. Answers 200 only "
+                "once the spans are committed; spans that cannot be stored are reported as partial success.",
+    response_class=Response,
+)
+def export_traces(ctx: ProjectAnnotator, session: SessionDep,
+                  payload: Annotated[tuple, Depends(otlp_body)]) -> Response:
+    body, content_type, content_encoding = payload
+    with in_flight.slot():
+        try:
+            decoded = otlp.decode_export(body, content_type, content_encoding,
+                                         max_bytes=limits_settings().max_body_bytes * 4)
+        except otlp.OtlpDecodeError as error:
+            raise OtlpRequestError(error) from None
+        if decoded.spans:
+            flows.ingest(session, ctx.project.id, decoded.spans)
+    answer = otlp.build_response(len(decoded.rejected), decoded.error_message(), decoded.encoding)
+    return Response(answer, media_type=otlp.CONTENT_TYPES[decoded.encoding])
+
+
+@router.post("/traces", response_model=IngestResult, summary="Ingest traces with their spans (native REST)")
+def ingest_traces(batch: TraceBatchCreate, ctx: ProjectAnnotator, session: SessionDep) -> IngestResult:
+    with in_flight.slot():
+        spans, keys = service.records_from_rest(batch.traces)
+        outcome = flows.ingest(session, ctx.project.id, spans, keys)
+    return IngestResult(traces=len(outcome.trace_ids), spans_stored=outcome.stored,
+                        spans_duplicate=outcome.duplicates)
+
+
+@router.get("/traces", response_model=TracePage, summary="List traces (filters, keyset pagination)")
+def list_traces(
+    ctx: ProjectViewer, session: SessionDep,
+    start_from: datetime | None = None, start_to: datetime | None = None,
+    name: str | None = None, model: str | None = None, tag: str | None = None,
+    release: str | None = None, environment: str | None = None,
+    session_id: str | None = None, user_id: str | None = None,
+    status: Annotated[str | None, Query(pattern="^(error|ok)$")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="Full-text search of input/output")] = None,
+    sort: Annotated[str, Query(pattern="^(time|latency|tokens|cost)$")] = "time",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> TracePage:
+    filters = service.TraceFilter(start_from=start_from, start_to=start_to, name=name, model=model, tag=tag,
+                                  release=release, environment=environment, session_id=session_id,
+                                  user_id=user_id, status=status, q=q, sort=sort, order=order)
+    items, next_cursor = service.list_traces(session, ctx.project.id, filters, limit=limit, cursor=cursor)
+    return TracePage(items=[TraceRead.model_validate(t) for t in items], next_cursor=next_cursor)
+
+
+@router.get("/traces/by-external-id/{external_id}", response_model=TraceDetail,
+            summary="One trace by the id your app gave it")
+def get_trace_by_external_id(external_id: str, ctx: ProjectViewer, session: SessionDep) -> TraceDetail:
+    trace = repository.get_trace_by_external_id(session, ctx.project.id, external_id)
+    if trace is None:
+        raise NotFound("No such trace in this project.")
+    return _detail(session, trace)
+
+
+@router.get("/traces/{trace_id}", response_model=TraceDetail, summary="One trace with its spans")
+def get_trace(trace_id: int, ctx: ProjectViewer, session: SessionDep) -> TraceDetail:
+    return _detail(session, service.get_trace(session, ctx.project.id, trace_id))
+
+
+def _detail(session, trace) -> TraceDetail:
+    spans = repository.spans_of(session, trace.id)
+    return TraceDetail(**TraceRead.model_validate(trace).model_dump(), spans=spans)

@@ -1,0 +1,26 @@
+"""Orchestration around traces: ingestion and what follows it."""
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy.orm import Session
+
+from app.core.jobs import enqueue
+from app.traces import service
+from app.traces.repository import TraceKey
+from app.traces.semconv import SpanRecord
+from app.traces.service import IngestOutcome
+
+SEARCH_INDEX_DELAY_S = 2.0
+
+
+def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
+           explicit_traces: Iterable[TraceKey] = ()) -> IngestOutcome:
+    outcome = service.ingest(session, project_id, spans, explicit_traces)
+    if outcome.trace_ids:
+        traces_changed(session, project_id, outcome.trace_ids)
+    return outcome
+
+
+def traces_changed(session: Session, project_id: int, trace_ids: Sequence[int]) -> None:
+    """New or updated traces: index them for search (after commit, coalesced)."""
+    enqueue(session, "traces.index_search", coalesce_seconds=SEARCH_INDEX_DELAY_S)

@@ -1,0 +1,292 @@
+"""All SQL of the traces domain.
+
+Ingestion is a fixed number of statements per batch, whatever its size: upsert
+the traces, copy the spans in and keep the new ones (`ON CONFLICT DO NOTHING`,
+so a resent span is skipped), then add the new spans' roll-up to their traces.
+Small rows travel as arrays (`unnest`), spans by COPY.
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from app.traces.models import Span, Trace
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class TraceKey:
+    """A trace to make sure of, with any trace-level fields the client sent explicitly."""
+
+    external_id: str
+    name: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    release: str | None = None
+    environment: str | None = None
+    tags: list[str] | None = None
+    metadata: dict | None = None
+    input: str | None = None
+    output: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+_UPSERT_TRACES = text("""
+INSERT INTO trace (project_id, external_id, name, session_id, user_id, release, environment,
+                   tags, metadata, input, output, start_time, end_time)
+SELECT :project_id, u.external_id, u.name, u.session_id, u.user_id, u.release, u.environment,
+       COALESCE(ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb)), '{}'),
+       COALESCE(u.metadata::jsonb, '{}'), u.input, u.output, u.start_time, u.end_time
+FROM unnest(CAST(:external_id AS text[]), CAST(:name AS text[]), CAST(:session_id AS text[]),
+            CAST(:user_id AS text[]), CAST(:release AS text[]), CAST(:environment AS text[]),
+            CAST(:tags AS text[]), CAST(:metadata AS text[]), CAST(:input AS text[]),
+            CAST(:output AS text[]), CAST(:start_time AS timestamptz[]), CAST(:end_time AS timestamptz[]))
+     AS u(external_id, name, session_id, user_id, release, environment, tags, metadata, input, output,
+          start_time, end_time)
+ORDER BY u.external_id
+ON CONFLICT (project_id, external_id) DO UPDATE SET
+    name = COALESCE(EXCLUDED.name, trace.name),
+    session_id = COALESCE(EXCLUDED.session_id, trace.session_id),
+    user_id = COALESCE(EXCLUDED.user_id, trace.user_id),
+    release = COALESCE(EXCLUDED.release, trace.release),
+    environment = COALESCE(EXCLUDED.environment, trace.environment),
+    tags = ARRAY(SELECT DISTINCT t FROM unnest(trace.tags || EXCLUDED.tags) AS t ORDER BY t),
+    metadata = trace.metadata || EXCLUDED.metadata,
+    input = COALESCE(EXCLUDED.input, trace.input),
+    output = COALESCE(EXCLUDED.output, trace.output),
+    start_time = LEAST(EXCLUDED.start_time, trace.start_time),
+    end_time = GREATEST(EXCLUDED.end_time, trace.end_time),
+    search_pending = trace.search_pending OR EXCLUDED.input IS NOT NULL OR EXCLUDED.output IS NOT NULL
+RETURNING id, external_id
+""")
+
+
+def upsert_traces(session: Session, project_id: int, keys: Sequence[TraceKey]) -> dict[str, int]:
+    """Create missing traces (and apply explicit fields); return external id → row id."""
+    ordered = sorted(keys, key=lambda k: k.external_id)  # one lock order: no deadlocks
+    rows = session.execute(_UPSERT_TRACES, {
+        "project_id": project_id,
+        "external_id": [k.external_id for k in ordered],
+        "name": [k.name for k in ordered],
+        "session_id": [k.session_id for k in ordered],
+        "user_id": [k.user_id for k in ordered],
+        "release": [k.release for k in ordered],
+        "environment": [k.environment for k in ordered],
+        "tags": [_json(k.tags) for k in ordered],
+        "metadata": [_json(k.metadata) for k in ordered],
+        "input": [k.input for k in ordered],
+        "output": [k.output for k in ordered],
+        "start_time": [k.start_time for k in ordered],
+        "end_time": [k.end_time for k in ordered],
+    })
+    return {external_id: trace_id for trace_id, external_id in rows}
+
+
+SPAN_TEXT_COLUMNS = ("external_id", "parent_external_id", "name", "kind", "status", "error", "model",
+                     "provider", "operation", "tool_name", "input", "output", "system", "scope")
+SPAN_JSON_COLUMNS = ("input_messages", "output_messages", "attributes", "resource", "events", "metadata")
+SPAN_INT_COLUMNS = ("tokens_in", "tokens_out", "tokens_cache_read", "tokens_cache_write", "tokens_reasoning")
+SPAN_COLUMNS = ("trace_id", *SPAN_TEXT_COLUMNS, *SPAN_JSON_COLUMNS, *SPAN_INT_COLUMNS,
+                "cost", "start_time", "end_time")
+
+# Spans arrive by COPY into a per-connection staging table, then move with one
+# INSERT … SELECT … ON CONFLICT DO NOTHING. COPY is ~8x faster than array
+# parameters for large rows (messages, raw attributes): the server never parses
+# a giant array literal.
+_CREATE_SPAN_STAGE = text("""
+CREATE TEMP TABLE IF NOT EXISTS span_stage (
+    trace_id bigint, external_id text, parent_external_id text, name text, kind text, status text,
+    error text, model text, provider text, operation text, tool_name text, input text, output text,
+    system text, scope text, input_messages jsonb, output_messages jsonb, attributes jsonb,
+    resource jsonb, events jsonb, metadata jsonb, tokens_in bigint, tokens_out bigint,
+    tokens_cache_read bigint, tokens_cache_write bigint, tokens_reasoning bigint, cost float8,
+    start_time timestamptz, end_time timestamptz
+) ON COMMIT DELETE ROWS
+""")
+_MOVE_STAGED_SPANS = text(f"""
+INSERT INTO span ({", ".join(SPAN_COLUMNS)})
+SELECT {", ".join(SPAN_COLUMNS)} FROM span_stage
+ON CONFLICT (trace_id, external_id) DO NOTHING
+RETURNING trace_id, external_id
+""")
+
+
+def stored_span_keys(session: Session, trace_ids: Sequence[int]) -> set[tuple[int, str]]:
+    rows = session.execute(text("SELECT trace_id, external_id FROM span WHERE trace_id = ANY(:ids)"),
+                           {"ids": list(trace_ids)})
+    return {(trace_id, external_id) for trace_id, external_id in rows}
+
+
+def insert_spans(session: Session, rows: list[tuple]) -> set[tuple[int, str]]:
+    """Insert span rows (values in `SPAN_COLUMNS` order, JSON columns as Python values);
+    return the (trace id, span id) pairs actually stored — resent spans are skipped."""
+    session.execute(_CREATE_SPAN_STAGE)
+    session.execute(text("TRUNCATE span_stage"))
+    cursor = session.connection().connection.driver_connection.cursor()
+    json_positions = [SPAN_COLUMNS.index(c) for c in SPAN_JSON_COLUMNS]
+    with cursor.copy(f"COPY span_stage ({', '.join(SPAN_COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            values = list(row)
+            for position in json_positions:
+                values[position] = _json(values[position])
+            copy.write_row(values)
+    return {(trace_id, external_id) for trace_id, external_id in session.execute(_MOVE_STAGED_SPANS)}
+
+
+@dataclass(slots=True)
+class Rollup:
+    """What newly stored spans add to their trace."""
+
+    trace_id: int
+    span_count: int = 0
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float | None = None
+    has_error: bool = False
+    models: list[str] | None = None
+    root_seen: bool = False
+    name: str | None = None
+    input: str | None = None
+    output: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    release: str | None = None
+    environment: str | None = None
+    tags: list[str] | None = None
+    metadata: dict | None = None
+
+
+_APPLY_ROLLUPS = text("""
+UPDATE trace AS t SET
+    span_count = t.span_count + u.span_count,
+    start_time = LEAST(t.start_time, u.start_time),
+    end_time = GREATEST(t.end_time, u.end_time),
+    tokens_in = t.tokens_in + u.tokens_in,
+    tokens_out = t.tokens_out + u.tokens_out,
+    cost = CASE WHEN u.cost IS NULL THEN t.cost ELSE COALESCE(t.cost, 0) + u.cost END,
+    has_error = t.has_error OR u.has_error,
+    models = ARRAY(SELECT DISTINCT m FROM unnest(t.models || ARRAY(SELECT jsonb_array_elements_text(u.models::jsonb))) AS m ORDER BY m),
+    root_seen = t.root_seen OR u.root_seen,
+    -- Explicit trace fields (REST) win; otherwise the root span's.
+    name = COALESCE(t.name, u.name),
+    input = COALESCE(t.input, u.input),
+    output = COALESCE(t.output, u.output),
+    session_id = COALESCE(t.session_id, u.session_id),
+    user_id = COALESCE(t.user_id, u.user_id),
+    release = COALESCE(t.release, u.release),
+    environment = COALESCE(t.environment, u.environment),
+    tags = ARRAY(SELECT DISTINCT g FROM unnest(t.tags || ARRAY(SELECT jsonb_array_elements_text(u.tags::jsonb))) AS g ORDER BY g),
+    metadata = COALESCE(u.metadata::jsonb, '{}') || t.metadata,
+    search_pending = t.search_pending OR (t.input IS NULL AND u.input IS NOT NULL)
+                     OR (t.output IS NULL AND u.output IS NOT NULL),
+    updated_at = now()
+FROM unnest(CAST(:trace_id AS bigint[]), CAST(:span_count AS int[]), CAST(:start_time AS timestamptz[]),
+            CAST(:end_time AS timestamptz[]), CAST(:tokens_in AS bigint[]), CAST(:tokens_out AS bigint[]),
+            CAST(:cost AS float8[]), CAST(:has_error AS bool[]), CAST(:models AS text[]),
+            CAST(:root_seen AS bool[]), CAST(:name AS text[]), CAST(:input AS text[]), CAST(:output AS text[]),
+            CAST(:session_id AS text[]), CAST(:user_id AS text[]), CAST(:release AS text[]),
+            CAST(:environment AS text[]), CAST(:tags AS text[]), CAST(:metadata AS text[]))
+     AS u(trace_id, span_count, start_time, end_time, tokens_in, tokens_out, cost, has_error, models,
+          root_seen, name, input, output, session_id, user_id, release, environment, tags, metadata)
+WHERE t.id = u.trace_id
+""")
+
+
+def apply_rollups(session: Session, rollups: Sequence[Rollup]) -> None:
+    if not rollups:
+        return
+    ordered = sorted(rollups, key=lambda r: r.trace_id)
+    params = {name: [getattr(r, name) for r in ordered] for name in Rollup.__slots__}
+    for name in ("models", "tags", "metadata"):
+        params[name] = [_json(value) for value in params[name]]
+    session.execute(_APPLY_ROLLUPS, params)
+
+
+_INDEX_SEARCH_BATCH = text("""
+WITH batch AS (
+    SELECT id FROM trace WHERE search_pending ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED
+)
+UPDATE trace AS t
+SET search = to_tsvector('english', left(concat_ws(' ', t.name, t.input, t.output), :max_chars)),
+    search_pending = false
+FROM batch WHERE t.id = batch.id
+""")
+
+
+def index_search_batch(session: Session, limit: int, max_chars: int) -> int:
+    """Fill the search vector of up to `limit` traces waiting for it; return how many."""
+    return session.execute(_INDEX_SEARCH_BATCH, {"limit": limit, "max_chars": max_chars}).rowcount
+
+
+def search_backlog(session: Session, project_id: int) -> int:
+    return session.scalar(text(
+        "SELECT count(*) FROM trace WHERE search_pending AND project_id = :p"), {"p": project_id}) or 0
+
+
+def get_trace(session: Session, project_id: int, trace_id: int) -> Trace | None:
+    return session.scalar(select(Trace).where(Trace.project_id == project_id, Trace.id == trace_id))
+
+
+def get_trace_by_external_id(session: Session, project_id: int, external_id: str) -> Trace | None:
+    return session.scalar(select(Trace).where(Trace.project_id == project_id, Trace.external_id == external_id))
+
+
+def spans_of(session: Session, trace_id: int) -> list[Span]:
+    return list(session.scalars(select(Span).where(Span.trace_id == trace_id)
+                                .order_by(Span.start_time, Span.id)))
+
+
+def _sort_column(sort: str):
+    return {"time": Trace.start_time, "latency": Trace.duration_ms, "tokens": Trace.tokens_total,
+            "cost": func.coalesce(Trace.cost, 0.0)}[sort]
+
+
+def sort_value(trace: Trace, sort: str):
+    return {"time": trace.start_time, "latency": trace.duration_ms, "tokens": trace.tokens_total,
+            "cost": trace.cost or 0.0}[sort]
+
+
+def list_traces(session: Session, project_id: int, filters, *, limit: int, after: tuple | None) -> list[Trace]:
+    """One page of traces, newest (or largest) first, by keyset on (sort column, id)."""
+    column = _sort_column(filters.sort)
+    query = select(Trace).where(Trace.project_id == project_id, *_conditions(filters))
+    descending = filters.order == "desc"
+    if after is not None:
+        value, row_id = after
+        key = tuple_(column, Trace.id)
+        query = query.where(key < tuple_(value, row_id) if descending else key > tuple_(value, row_id))
+    ordering = (column.desc(), Trace.id.desc()) if descending else (column.asc(), Trace.id.asc())
+    return list(session.scalars(query.order_by(*ordering).limit(limit)))
+
+
+def _conditions(f) -> list:
+    conditions = []
+    if f.start_from:
+        conditions.append(Trace.start_time >= f.start_from)
+    if f.start_to:
+        conditions.append(Trace.start_time < f.start_to)
+    for name in ("name", "release", "environment", "session_id", "user_id"):
+        value = getattr(f, name)
+        if value:
+            conditions.append(getattr(Trace, name) == value)
+    if f.model:
+        conditions.append(Trace.models.contains([f.model]))
+    if f.tag:
+        conditions.append(Trace.tags.contains([f.tag]))
+    if f.status == "error":
+        conditions.append(Trace.has_error.is_(True))
+    elif f.status == "ok":
+        conditions.append(Trace.has_error.is_(False))
+    if f.q:
+        conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
+    return conditions

@@ -1,0 +1,247 @@
+"""Rules of the traces domain: ingestion into rows, and reading them back. Never commits."""
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.core.errors import NotFound, Unprocessable
+from app.traces import repository
+from app.traces.models import Trace
+from app.traces.repository import Rollup, TraceKey
+from app.traces.schemas import TraceCreate
+from app.traces.semconv import (MAX_LABEL_CHARS, RawSpan, SpanRecord, clean_text, fallback_kind, json_safe,
+                                map_span, messages_text)
+
+
+@dataclass(slots=True)
+class IngestOutcome:
+    trace_ids: list[int]
+    stored: int
+    duplicates: int
+
+
+def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
+           explicit_traces: Iterable[TraceKey] = ()) -> IngestOutcome:
+    """Store spans (and trace-level fields sent explicitly); idempotent."""
+    spans = _unique_spans(spans)
+    keys = _trace_keys(spans, explicit_traces)
+    if not keys:
+        return IngestOutcome(trace_ids=[], stored=0, duplicates=0)
+    trace_ids = repository.upsert_traces(session, project_id, keys)
+    # Skip resent spans before copying them in: a retried batch costs one lookup.
+    known = repository.stored_span_keys(session, list(trace_ids.values())) if spans else set()
+    fresh = [s for s in spans if (trace_ids[s.trace_id], s.span_id) not in known]
+    stored = repository.insert_spans(session, _span_rows(fresh, trace_ids)) if fresh else set()
+    new_spans = [s for s in fresh if (trace_ids[s.trace_id], s.span_id) in stored]
+    repository.apply_rollups(session, _rollups(new_spans, trace_ids))
+    return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(stored),
+                         duplicates=len(spans) - len(stored))
+
+
+def _unique_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
+    """First copy of each (trace, span) pair: a batch may repeat a span."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for span in spans:
+        key = (span.trace_id, span.span_id)
+        if key not in seen:
+            seen.add(key)
+            unique.append(span)
+    return unique
+
+
+def _trace_keys(spans: Sequence[SpanRecord], explicit: Iterable[TraceKey]) -> list[TraceKey]:
+    keys = {key.external_id: key for key in explicit}
+    for span in spans:
+        key = keys.setdefault(span.trace_id, TraceKey(span.trace_id))
+        end = span.end_time or span.start_time
+        key.start_time = min(key.start_time or span.start_time, span.start_time)
+        key.end_time = max(key.end_time or end, end)
+    now = utcnow()
+    for key in keys.values():
+        key.start_time = key.start_time or key.end_time or now
+        key.end_time = max(key.end_time or key.start_time, key.start_time)
+    return list(keys.values())
+
+
+def _span_rows(spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> list[tuple]:
+    fields = [_RECORD_FIELD.get(column, column) for column in repository.SPAN_COLUMNS[1:]]
+    return [(trace_ids[s.trace_id], *(getattr(s, f) for f in fields)) for s in spans]
+
+
+_RECORD_FIELD = {"external_id": "span_id", "parent_external_id": "parent_span_id"}
+
+
+def _rollups(spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> list[Rollup]:
+    rollups: dict[int, Rollup] = {}
+    for span in spans:
+        trace_id = trace_ids[span.trace_id]
+        rollup = rollups.get(trace_id) or rollups.setdefault(trace_id, Rollup(trace_id))
+        _add_span(rollup, span)
+    return list(rollups.values())
+
+
+def _add_span(rollup: Rollup, span: SpanRecord) -> None:
+    rollup.span_count += 1
+    end = span.end_time or span.start_time
+    rollup.start_time = min(rollup.start_time or span.start_time, span.start_time)
+    rollup.end_time = max(rollup.end_time or end, end)
+    rollup.tokens_in += span.tokens_in or 0
+    rollup.tokens_out += span.tokens_out or 0
+    if span.cost is not None:
+        rollup.cost = (rollup.cost or 0.0) + span.cost
+    rollup.has_error = rollup.has_error or span.status == "error"
+    if span.model:
+        rollup.models = sorted({*(rollup.models or ()), span.model})
+    if span.tags:
+        rollup.tags = sorted({*(rollup.tags or ()), *span.tags})
+    if span.metadata:
+        rollup.metadata = {**span.metadata, **(rollup.metadata or {})}
+    for name in ("session_id", "user_id", "release", "environment"):
+        if getattr(rollup, name) is None:
+            setattr(rollup, name, getattr(span, name))
+    if span.parent_span_id is None:
+        rollup.root_seen = True
+        rollup.name, rollup.input, rollup.output = span.name, span.input, span.output
+
+
+
+# ---------------------------------------------------------------------------
+# Reading
+
+
+SORTS = {"time": "start_time", "latency": "duration_ms", "tokens": "tokens_total", "cost": "cost"}
+
+
+@dataclass
+class TraceFilter:
+    """What the explorer and `GET /api/v1/traces` can filter and sort by."""
+
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    name: str | None = None
+    model: str | None = None
+    tag: str | None = None
+    release: str | None = None
+    environment: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    status: str | None = None  # "error" | "ok"
+    q: str | None = None
+    sort: str = "time"
+    order: str = "desc"
+
+    def __post_init__(self) -> None:
+        if self.sort not in SORTS:
+            raise Unprocessable(f"Unknown sort {self.sort!r}; use one of {', '.join(SORTS)}.")
+        if self.order not in ("asc", "desc"):
+            raise Unprocessable("order must be asc or desc.")
+        if self.status not in (None, "error", "ok"):
+            raise Unprocessable("status must be error or ok.")
+
+
+def encode_cursor(value, row_id: int) -> str:
+    if isinstance(value, datetime):
+        value = {"t": value.isoformat()}
+    raw = json.dumps([value, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value, row_id = json.loads(base64.urlsafe_b64decode(padded))
+        if isinstance(value, dict):
+            value = datetime.fromisoformat(value["t"])
+        if not isinstance(row_id, int) or not (value is None or isinstance(value, (int, float, datetime))):
+            raise ValueError
+        return value, row_id
+    except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
+        raise Unprocessable("Invalid cursor; start again from the first page.") from None
+
+
+def list_traces(session: Session, project_id: int, filters: TraceFilter, *, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[Trace], str | None]:
+    after = decode_cursor(cursor) if cursor else None
+    rows = repository.list_traces(session, project_id, filters, limit=limit + 1, after=after)
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more and page:
+        last = page[-1]
+        next_cursor = encode_cursor(repository.sort_value(last, filters.sort), last.id)
+    return page, next_cursor
+
+
+def get_trace(session: Session, project_id: int, trace_id: int) -> Trace:
+    trace = repository.get_trace(session, project_id, trace_id)
+    if trace is None:
+        raise NotFound("No such trace in this project.")
+    return trace
+
+
+# ---------------------------------------------------------------------------
+# Native REST ingestion
+
+
+def records_from_rest(traces: Sequence[TraceCreate]) -> tuple[list[SpanRecord], list[TraceKey]]:
+    """Spans and explicit trace fields of a REST batch, cleaned like OTLP input.
+
+    Span attributes go through the same semantic-convention mapping as OTLP, so a
+    REST client may send OTel GenAI or OpenInference names; explicit fields win.
+    """
+    spans, keys = [], []
+    for trace in traces:
+        keys.append(TraceKey(
+            external_id=_label(trace.id), name=_label(trace.name), session_id=_label(trace.session_id),
+            user_id=_label(trace.user_id), release=_label(trace.release), environment=_label(trace.environment),
+            tags=[t for t in map(_label, trace.tags) if t], metadata=json_safe(trace.metadata),
+            input=_clean(trace.input), output=_clean(trace.output),
+            start_time=trace.start_time, end_time=trace.end_time))
+        spans.extend(_rest_span(trace.id, span) for span in trace.spans)
+    return spans, keys
+
+
+def _rest_span(trace_id: str, span) -> SpanRecord:
+    raw = RawSpan(trace_id=_label(trace_id), span_id=_label(span.id), parent_span_id=_label(span.parent_id),
+                  name=_label(span.name) or "span", start_time=span.start_time, end_time=span.end_time,
+                  status=span.status, status_message=span.error, attributes=json_safe(span.attributes),
+                  events=[], resource={}, scope=None)
+    record = map_span(raw)
+    explicit = {
+        "kind": span.kind, "model": _label(span.model), "provider": _label(span.provider),
+        "input": _clean(span.input), "output": _clean(span.output), "system": _clean(span.system),
+        "input_messages": _messages(span.input_messages), "output_messages": _messages(span.output_messages),
+        "tokens_in": span.tokens_in, "tokens_out": span.tokens_out, "tokens_cache_read": span.tokens_cache_read,
+        "tokens_reasoning": span.tokens_reasoning, "cost": span.cost,
+    }
+    for name, value in explicit.items():
+        if value is not None:
+            setattr(record, name, value)
+    if span.kind is None and record.kind == "span":
+        record.kind = fallback_kind({f: getattr(record, f) for f in ("model", "tokens_in", "tokens_out",
+                                                                     "input_messages", "output_messages")})
+    if span.input_messages is not None and span.input is None:
+        record.input = messages_text(record.input_messages)
+    if span.output_messages is not None and span.output is None:
+        record.output = messages_text(record.output_messages)
+    return record
+
+
+def _label(value: str | None) -> str | None:
+    return clean_text(value.strip(), MAX_LABEL_CHARS) or None if value else None
+
+
+def _clean(value: str | None) -> str | None:
+    return clean_text(value) if value is not None else None
+
+
+def _messages(messages) -> list[dict] | None:
+    if messages is None:
+        return None
+    return json_safe([m.model_dump() for m in messages])
