@@ -1,0 +1,180 @@
+"""From labelled examples to an evaluator with honest figures.
+
+1. Check there is enough data (MIN_PER_LABEL of each label).
+2. Hold out ~30% (stratified, grouped); the search never sees it.
+3. Search candidates by repeated grouped CV on the training split.
+4. Fit the winner on the training split; score it once on the held-out split
+   (MCC, bootstrap CI, TPR, TNR, precision, confusion, n).
+5. Refit the winner on all examples: that is the spec to use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from .examples import Example, as_examples
+from .metrics import binary_metrics
+from .search import Candidate, SearchSettings, fit_candidate, search
+from .spec import compile_spec
+from .splits import SplitError, cv_folds, holdout_split
+from .workspace import Workspace
+
+MIN_PER_LABEL = 8
+
+
+@dataclass
+class Budget:
+    """How much work the search may do. Counts, not seconds, so that a seed fixes the result."""
+
+    n_splits: int = 5
+    n_repeats: int = 2
+    generations: int = 3
+    max_seconds: float | None = None
+    # LLM judge only:
+    llm_max_calls: int = 400
+    llm_max_tokens: int = 400_000
+    judge_iterations: int = 6
+
+
+@dataclass
+class InsufficientData:
+    """Too few labelled examples for an evaluator; says how many more are needed."""
+
+    n_fail: int
+    n_pass: int
+    more_fail_needed: int
+    more_pass_needed: int
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "insufficient_data", **asdict(self)}
+
+
+@dataclass
+class GenerationResult:
+    spec: dict[str, Any]  # refit on all examples: the evaluator to use
+    metrics: dict[str, Any]  # on the held-out split, of the spec fitted on the training split
+    cv: dict[str, Any]  # the search's own estimate (training split only)
+    leaderboard: list[dict[str, Any]]
+    sizes: dict[str, int]
+    refit_on_all: bool
+    notes: list[str] = field(default_factory=list)
+    seed: int = 0
+    elapsed_s: float = 0.0
+    holdout_spec: dict[str, Any] | None = None  # what the held-out figures were measured on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": "ok", **asdict(self)}
+
+
+def check_minimum(examples: list[Example]) -> InsufficientData | None:
+    n_fail = sum(e.is_fail for e in examples)
+    n_pass = sum(e.label == "pass" for e in examples)
+    more_fail, more_pass = max(0, MIN_PER_LABEL - n_fail), max(0, MIN_PER_LABEL - n_pass)
+    if not (more_fail or more_pass):
+        return None
+    wanted = []
+    if more_fail:
+        wanted.append(f"{more_fail} more positive{'s' if more_fail > 1 else ''} (failed examples)")
+    if more_pass:
+        wanted.append(f"{more_pass} more negative{'s' if more_pass > 1 else ''} (passing examples)")
+    return InsufficientData(n_fail, n_pass, more_fail, more_pass, "needs " + " and ".join(wanted))
+
+
+def generate(
+    examples: Iterable[Example | Mapping[str, Any]],
+    *,
+    issue_title: str = "",
+    issue_description: str = "",
+    seed: int = 0,
+    llm: Any = None,
+    budget: Budget | None = None,
+) -> GenerationResult | InsufficientData:
+    """Generate an evaluator for one failure mode from labelled examples (see module doc)."""
+    started = time.monotonic()
+    budget = budget or Budget()
+    labelled = [e for e in as_examples(examples) if e.label is not None]
+    too_few = check_minimum(labelled)
+    if too_few:
+        return too_few
+    actual = np.array([e.is_fail for e in labelled])
+    groups = [e.group_key for e in labelled]
+    try:
+        train_rows, holdout_rows = holdout_split(actual, groups, seed=seed)
+        train_ws = Workspace([labelled[i] for i in train_rows])
+        folds = cv_folds(train_ws.actual_fail, train_ws.groups, n_splits=budget.n_splits, n_repeats=budget.n_repeats, seed=seed)
+    except SplitError as error:
+        return InsufficientData(int(actual.sum()), int((~actual).sum()), 0, 0, f"cannot split the examples: {error}")
+    settings = SearchSettings(
+        n_splits=budget.n_splits, n_repeats=budget.n_repeats, generations=budget.generations, max_seconds=budget.max_seconds
+    )
+    outcome = search(train_ws, folds, settings, seed)
+    best: Candidate = outcome.best
+    notes = list(outcome.notes)
+    holdout = [labelled[i] for i in holdout_rows]
+    judged = None
+    if llm is not None:
+        from .judge import consider_judge
+
+        judged = consider_judge(
+            train_ws, holdout, best, llm, issue_title=issue_title, issue_description=issue_description,
+            budget=budget, seed=seed,
+        )
+        notes.extend(judged.notes)
+    if judged is not None and judged.chosen:
+        holdout_spec, cv_figure, chosen_name = judged.spec, judged.fitness_summary, "llm judge"
+        final_spec, refit = judged.spec, False
+        notes.append("the judge prompt was optimised on the training split and is not re-optimised on all examples")
+    else:
+        holdout_spec = fit_candidate(best.recipes, best.op, train_ws, seed)
+        cv_figure = {"mcc": best.fitness, "mcc_undefined_reason": best.fitness_reason}
+        chosen_name = best.name
+        final_spec = fit_candidate(best.recipes, best.op, Workspace(labelled), seed)
+        refit = True
+    predicted, _ = compile_spec(holdout_spec, llm=llm).predict(holdout)
+    metrics = binary_metrics([e.is_fail for e in holdout], predicted, groups=[e.group_key for e in holdout], seed=seed)
+    notes.append(
+        "the CV figure is the best of many candidates, so it leans optimistic; the held-out figure is the one to trust"
+    )
+    leaderboard = [c.summary(on_front=c in outcome.front) for c in outcome.candidates]
+    cv = {
+        **cv_figure,
+        "chosen": chosen_name,
+        "n_splits": budget.n_splits,
+        "n_repeats": budget.n_repeats,
+        "n_candidates": len(outcome.candidates),
+    }
+    sizes = {
+        "n_examples": len(labelled),
+        "n_train": len(train_rows),
+        "n_holdout": len(holdout_rows),
+        "n_fail": int(actual.sum()),
+        "n_pass": int((~actual).sum()),
+        "n_groups": len(set(groups)),
+        "n_refit": len(labelled) if refit else len(train_rows),
+    }
+    return GenerationResult(
+        spec=final_spec,
+        metrics=metrics,
+        cv=cv,
+        leaderboard=leaderboard,
+        sizes=sizes,
+        refit_on_all=refit,
+        notes=notes,
+        seed=seed,
+        elapsed_s=round(time.monotonic() - started, 3),
+        holdout_spec=holdout_spec,
+    )
+
+
+def score_spec(
+    spec: Mapping[str, Any], examples: Iterable[Example | Mapping[str, Any]], *, llm: Any = None, seed: int = 0
+) -> dict[str, Any]:
+    """Score any spec (generated or written by a person) against labelled examples, the same way."""
+    labelled = [e for e in as_examples(examples) if e.label is not None]
+    predicted, _ = compile_spec(spec, llm=llm).predict(labelled)
+    return binary_metrics([e.is_fail for e in labelled], predicted, groups=[e.group_key for e in labelled], seed=seed)
