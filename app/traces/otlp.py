@@ -197,7 +197,7 @@ def decode_protobuf(body: bytes) -> DecodedExport:
     request = ExportTraceServiceRequest()
     try:
         request.ParseFromString(body)
-        text = clean_text
+        text = _clean_valid_text
     except DecodeError:
         request = _parse_with_byte_strings(body)
         text = _clean_bytes
@@ -214,6 +214,13 @@ def decode_protobuf(body: bytes) -> DecodedExport:
                     decoded.rejected.append(Rejection(index, str(invalid)))
                 index += 1
     return decoded
+
+
+def _clean_valid_text(value: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """clean_text for a string protobuf has checked is UTF-8, so it holds no surrogate."""
+    if len(value) <= limit and "\x00" not in value:
+        return value
+    return clean_text(value, limit)
 
 
 def _clean_bytes(value: bytes, limit: int = MAX_TEXT_CHARS) -> str:
@@ -390,11 +397,25 @@ def _camel(snake: str) -> str:
 
 
 _MISSING = object()
+_CAMEL = {
+    name: _camel(name)
+    for name in (
+        "resource_spans",
+        "scope_spans",
+        "instrumentation_library_spans",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "time_unix_nano",
+    )
+}
 
 
 def _get(obj: dict, name: str, default: Any = None) -> Any:
     """A field by its snake_case name, or by its lowerCamelCase spelling."""
-    value = obj.get(_camel(name), _MISSING)
+    value = obj.get(_CAMEL.get(name, name), _MISSING)
     return obj.get(name, default) if value is _MISSING else value
 
 
