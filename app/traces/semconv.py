@@ -818,6 +818,8 @@ def _choice_messages(payload: dict) -> list[dict]:
 
 def _flat_genai_messages(flat: dict, prefix: str, default_role: str) -> list[dict] | None:
     """`gen_ai.prompt.N.role/content/tool_calls.M.*` (and OpenLLMetry's function_call)."""
+    if not flat:
+        return None
     items = _indexed(_unflatten(_under(flat, prefix)))
     messages = []
     for item in items:
@@ -833,6 +835,8 @@ def _flat_genai_messages(flat: dict, prefix: str, default_role: str) -> list[dic
 def _openinference_messages(flat: dict, prefix: str, default_role: str) -> list[dict] | None:
     """OpenInference's `llm.input_messages.N.message.*`: role, content or
     `contents.K.message_content.*`, and `tool_calls.M.tool_call.*`."""
+    if not flat:
+        return None
     messages = []
     for item in _indexed(_unflatten(_under(flat, prefix))):
         message = item.get("message") if isinstance(item, dict) else None
