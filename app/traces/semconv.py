@@ -247,11 +247,14 @@ def parse_json(text: Any) -> Any:
 
 
 def _label(value: Any, limit: int = MAX_LABEL_CHARS) -> str | None:
+    if type(value) is str:
+        text = value.strip()
+        if len(text) <= limit and text.isascii() and "\x00" not in text:
+            return text or None  # the common case, without a call
+        return clean_text(text, limit) or None
     if value is None or isinstance(value, (dict, list)):
         return None
-    text = value if isinstance(value, str) else str(value)
-    text = clean_text(text.strip(), limit)
-    return text or None
+    return clean_text(str(value).strip(), limit) or None
 
 
 def _text(value: Any) -> str | None:
@@ -265,6 +268,8 @@ def _text(value: Any) -> str | None:
 
 def _count(value: Any) -> int | None:
     """A token count: a non-negative int64, from an int, integral float or digit string."""
+    if type(value) is int:
+        return value if 0 <= value <= _INT64_MAX else None
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
@@ -662,21 +667,21 @@ def _scalars(attributes: dict, resource: dict) -> dict:
     """Each scalar field's first usable value, in the order of `SCALAR_FIELDS`."""
     ranks: dict[str, float] = {}
     values: dict[str, Any] = {}
-    candidates = [(key, value, 0.0) for key, value in attributes.items()]
     for key in RESOURCE_FIELDS:
         if key in resource:
-            candidates.append((key, resource[key], -0.5))
-    for key, value, shift in candidates:
-        entry = _SCALAR_INDEX.get(key)
-        if entry is None:
-            continue
-        name, rank, read = entry
-        rank += shift
-        if ranks.get(name, math.inf) > rank:
-            value = read(value)
-            if value is not None:
-                ranks[name] = rank
-                values[name] = value
+            name, rank, read = _SCALAR_INDEX[key]
+            value = read(resource[key])
+            if value is not None and ranks.get(name, math.inf) > rank - 0.5:
+                ranks[name], values[name] = rank - 0.5, value
+    index = _SCALAR_INDEX
+    for key, value in attributes.items():
+        entry = index.get(key)
+        if entry is not None:
+            name, rank, read = entry
+            if ranks.get(name, math.inf) > rank:
+                value = read(value)
+                if value is not None:
+                    ranks[name], values[name] = rank, value
     return values
 
 
