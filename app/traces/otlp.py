@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import zlib
 from collections.abc import Callable
@@ -206,7 +207,7 @@ def decode_protobuf(body: bytes) -> DecodedExport:
     for resource_spans in request.resource_spans:
         resource = _pb_attributes(resource_spans.resource.attributes, text)
         for scope_spans in resource_spans.scope_spans:
-            scope = text(scope_spans.scope.name) or None
+            scope = text(scope_spans.scope.name, MAX_LABEL_CHARS) or None
             for span in scope_spans.spans:
                 try:
                     decoded.spans.append(map_span(_pb_span(span, resource, scope, text)))
@@ -236,25 +237,20 @@ def _parse_with_byte_strings(body: bytes):
     return request
 
 
-_lenient_class = None
-
-
+@functools.cache
 def _lenient_request_class():
     """ExportTraceServiceRequest with every string field read as bytes (same wire format)."""
-    global _lenient_class
-    if _lenient_class is None:
-        pool = descriptor_pool.DescriptorPool()
-        for file in _schema_files(ExportTraceServiceRequest.DESCRIPTOR.file):
-            proto = descriptor_pb2.FileDescriptorProto()
-            file.CopyToProto(proto)
-            for message in _all_messages(proto.message_type):
-                for field_proto in message.field:
-                    if field_proto.type == field_proto.TYPE_STRING:
-                        field_proto.type = field_proto.TYPE_BYTES
-            pool.Add(proto)
-        name = ExportTraceServiceRequest.DESCRIPTOR.full_name
-        _lenient_class = message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
-    return _lenient_class
+    pool = descriptor_pool.DescriptorPool()
+    for file in _schema_files(ExportTraceServiceRequest.DESCRIPTOR.file):
+        proto = descriptor_pb2.FileDescriptorProto()
+        file.CopyToProto(proto)
+        for message in _all_messages(proto.message_type):
+            for field_proto in message.field:
+                if field_proto.type == field_proto.TYPE_STRING:
+                    field_proto.type = field_proto.TYPE_BYTES
+        pool.Add(proto)
+    name = ExportTraceServiceRequest.DESCRIPTOR.full_name
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
 def _schema_files(file) -> list:
@@ -470,8 +466,8 @@ def _json_context(resource_spans: dict, scope_spans: dict) -> tuple[dict, str | 
     scope = scope_spans.get("scope") or scope_spans.get("instrumentationLibrary") or {}
     if not isinstance(resource, dict) or not isinstance(scope, dict):
         raise _Invalid("resource and scope must be objects")
-    name = scope.get("name")
-    return _json_attributes(resource.get("attributes")), _json_str(name, "scope.name") or None
+    name = clean_text(_json_str(scope.get("name"), "scope.name"), MAX_LABEL_CHARS)
+    return _json_attributes(resource.get("attributes")), name or None
 
 
 def _json_span(span: Any, resource: dict, scope: str | None) -> RawSpan:
