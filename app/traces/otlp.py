@@ -5,12 +5,14 @@ Pure functions: no database, no web framework. The web layer calls
 `build_response(...)`:
 
 - `application/x-protobuf` is parsed with `opentelemetry-proto`'s
-  `ExportTraceServiceRequest`, and the objects are walked directly (no `MessageToDict`:
-  it is several times slower). Protobuf refuses strings that are not valid UTF-8; such
+  `ExportTraceServiceRequest`, and the objects are walked directly (`MessageToDict`
+  alone costs about 3.5 times the whole walk). Protobuf refuses strings that are not valid UTF-8; such
   bodies are re-read with a copy of the schema whose strings are bytes, so the bad
   sequences can be replaced rather than the whole export refused.
 - `application/json` is OTLP/JSON: hex ids, lowerCamelCase or snake_case keys, enums as
   ints or names, 64-bit ints as strings or numbers.
+- `decompress` undoes gzip or deflate and stops inflating past `max_bytes`, so a gzip
+  bomb costs no more than a body of that size.
 - A body that cannot be read at all raises `OtlpDecodeError` (HTTP 400); its subclasses
   `PayloadTooLarge` (413) and `UnsupportedMediaType` (415) refine it.
 - A span that cannot be stored (bad ids, missing or absurd timestamps, malformed
