@@ -17,6 +17,7 @@ from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddlewa
 from app.core.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from app.core.settings import auth_settings, limits_settings, secret_key
 from app.core.templating import STATIC_DIR
+from app.annotations import api as annotations_api
 from app.annotations import views as annotations_views
 from app.dashboard import views as dashboard_views
 from app.evals import views as evals_views
@@ -24,7 +25,7 @@ from app.issues import views as issues_views
 from app.traces import api as traces_api
 from app.traces import views as traces_views
 
-API_ROUTERS = [accounts_api.router, traces_api.router]
+API_ROUTERS = [accounts_api.router, traces_api.router, annotations_api.router]
 VIEW_ROUTERS = [accounts_views.router, traces_views.router, annotations_views.router,
                 issues_views.router, evals_views.router, dashboard_views.router]
 

@@ -44,3 +44,20 @@ class Factory:
     def api_key(self, project: Project) -> str:
         _, plain = service.create_api_key(self.session, project, actor="test")
         return plain
+
+    def traces(self, project: Project, count: int = 1, **fields) -> list:
+        """Ingest `count` simple traces (input/output pairs) through the real ingestion code."""
+        from datetime import datetime, timedelta, timezone
+
+        from app.traces import service as traces_service
+        from app.traces.models import Trace
+        from app.traces.schemas import TraceCreate
+
+        start = fields.pop("start_time", datetime(2026, 1, 1, tzinfo=timezone.utc))
+        batch = [TraceCreate(id=f"t{next(_counter)}", input=f"question {i}", output=f"answer {i}",
+                             start_time=start + timedelta(minutes=i),
+                             end_time=start + timedelta(minutes=i, seconds=2), **fields)
+                 for i in range(count)]
+        spans, keys = traces_service.records_from_rest(batch)
+        outcome = traces_service.ingest(self.session, project.id, spans, keys)
+        return list(self.session.query(Trace).filter(Trace.id.in_(outcome.trace_ids)).order_by(Trace.id))

@@ -91,7 +91,8 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
-MODEL_MODULES = ("app.accounts.models", "app.audit.models", "app.traces.models")
+MODEL_MODULES = ("app.accounts.models", "app.audit.models", "app.traces.models", "app.issues.models",
+                 "app.annotations.models")
 
 
 def import_all_models() -> type[Base]:

@@ -65,6 +65,13 @@ class LimitsSettings(BaseSettings):
     ingest_max_in_flight: int = Field(default=16, ge=1)
 
 
+class AnnotationSettings(BaseSettings):
+    model_config = _config()
+
+    # How long an annotator holds an item; the open page renews it.
+    queue_lock_seconds: int = Field(default=300, ge=5)
+
+
 @lru_cache
 def core_settings() -> CoreSettings:
     return CoreSettings()
@@ -98,7 +105,12 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
+@lru_cache
+def annotation_settings() -> AnnotationSettings:
+    return AnnotationSettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
-    for cached in (core_settings, database_settings, auth_settings, limits_settings):
+    for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings):
         cached.cache_clear()

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 
+from app.annotations import repository as annotations_repository
 from app.core.jobs import enqueue
 from app.traces import service
 from app.traces.repository import TraceKey
@@ -22,5 +23,7 @@ def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
 
 
 def traces_changed(session: Session, project_id: int, trace_ids: Sequence[int]) -> None:
-    """New or updated traces: index them for search (after commit, coalesced)."""
+    """New or updated traces: index them for search (coalesced), offer them to live queues."""
     enqueue(session, "traces.index_search", coalesce_seconds=SEARCH_INDEX_DELAY_S)
+    if annotations_repository.live_queues(session, project_id):
+        enqueue(session, "annotations.sample_live", project_id, list(trace_ids))

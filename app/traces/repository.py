@@ -258,15 +258,46 @@ def sort_value(trace: Trace, sort: str):
 
 def list_traces(session: Session, project_id: int, filters, *, limit: int, after: tuple | None) -> list[Trace]:
     """One page of traces, newest (or largest) first, by keyset on (sort column, id)."""
-    column = _sort_column(filters.sort)
     query = select(Trace).where(Trace.project_id == project_id, *_conditions(filters))
+    return list(session.scalars(_keyset_page(query, filters, limit=limit, after=after)))
+
+
+def _keyset_page(query, filters, *, limit: int, after: tuple | None):
+    """`query` ordered by (sort column, id) as `filters` ask, from just past the key `after`."""
+    column = _sort_column(filters.sort)
     descending = filters.order == "desc"
     if after is not None:
         value, row_id = after
         key = tuple_(column, Trace.id)
         query = query.where(key < tuple_(value, row_id) if descending else key > tuple_(value, row_id))
     ordering = (column.desc(), Trace.id.desc()) if descending else (column.asc(), Trace.id.asc())
-    return list(session.scalars(query.order_by(*ordering).limit(limit)))
+    return query.order_by(*ordering).limit(limit)
+
+
+# ---------------------------------------------------------------------------
+# Explorer reads: a list shows previews, so a page never loads whole transcripts.
+
+PREVIEW_CHARS = 240
+
+
+def _summary_columns(preview_chars: int) -> tuple:
+    return (Trace.id, Trace.name, Trace.start_time, Trace.duration_ms, Trace.tokens_in, Trace.tokens_out,
+            Trace.tokens_total, Trace.cost, Trace.has_error, Trace.session_id, Trace.user_id, Trace.span_count,
+            func.left(Trace.input, preview_chars).label("input_preview"),
+            func.left(Trace.output, preview_chars).label("output_preview"))
+
+
+def trace_summaries(session: Session, project_id: int, filters, *, limit: int, after: tuple | None,
+                    extra_conditions: Sequence = (), preview_chars: int = PREVIEW_CHARS) -> list:
+    """Like `list_traces`, but rows of what a list shows, with the first `preview_chars` of input
+    and output. `extra_conditions` are filters other domains add (SQL conditions on `Trace`)."""
+    query = select(*_summary_columns(preview_chars)).where(
+        Trace.project_id == project_id, *_conditions(filters), *extra_conditions)
+    return list(session.execute(_keyset_page(query, filters, limit=limit, after=after)))
+
+
+def get_span(session: Session, trace_id: int, span_id: int) -> Span | None:
+    return session.scalar(select(Span).where(Span.trace_id == trace_id, Span.id == span_id))
 
 
 def _conditions(f) -> list:
@@ -290,3 +321,9 @@ def _conditions(f) -> list:
     if f.q:
         conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
     return conditions
+
+
+def matching_trace_ids(project_id: int, filters):
+    """A select of the ids of the project's traces matching `filters`, newest first."""
+    return (select(Trace.id).where(Trace.project_id == project_id, *_conditions(filters))
+            .order_by(Trace.start_time.desc(), Trace.id.desc()))

@@ -49,6 +49,11 @@ ROUTES = {
     ("GET", "/api/v1/traces"): VIEWER,
     ("GET", "/api/v1/traces/{trace_id}"): VIEWER,
     ("GET", "/api/v1/traces/by-external-id/{external_id}"): VIEWER,
+    ("GET", "/api/v1/traces/{trace_id}/label"): VIEWER,
+    ("GET", "/api/v1/queues"): VIEWER,
+    ("POST", "/api/v1/queues"): ADMIN,
+    ("POST", "/api/v1/queues/{queue_id}/items"): ANNOTATOR,
+    ("POST", "/api/v1/annotations"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/issues"): VIEWER,
     ("GET", "/projects/{project_id}/evaluators"): VIEWER,
@@ -58,7 +63,8 @@ ROUTES = {
 ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
 # Project routes that take the project as a query parameter (API keys imply it).
 QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
-                 "/api/v1/traces/by-external-id/{external_id}"}
+                 "/api/v1/traces/by-external-id/{external_id}", "/api/v1/traces/{trace_id}/label",
+                 "/api/v1/queues", "/api/v1/queues/{queue_id}/items", "/api/v1/annotations"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
@@ -78,6 +84,7 @@ def with_project(path: str, project_id: int) -> str:
 
 def request(client, method: str, path: str):
     url = path.replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
+    url = url.replace("{queue_id}", "1")
     headers = {"x-csrf-token": client.csrf_token(), "HX-Request": "true"} if method != "GET" else {}
     return client.request(method, url, headers=headers, json={} if is_api(path) and method != "GET" else None)
 

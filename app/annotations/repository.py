@@ -1,0 +1,253 @@
+"""All SQL of the annotations domain."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, literal, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.annotations.models import (Adjudication, Annotation, AnnotationIssue, AnnotationQueue, QueueItem,
+                                    QueueLock, QueueMember, QueueSkip)
+from app.traces.models import Trace
+
+
+def get_queue(session: Session, project_id: int, queue_id: int) -> AnnotationQueue | None:
+    return session.scalar(select(AnnotationQueue).where(AnnotationQueue.project_id == project_id,
+                                                        AnnotationQueue.id == queue_id))
+
+
+def queues_of(session: Session, project_id: int) -> list[AnnotationQueue]:
+    return list(session.scalars(select(AnnotationQueue).where(
+        AnnotationQueue.project_id == project_id, AnnotationQueue.archived_at.is_(None))
+        .order_by(AnnotationQueue.created_at.desc())))
+
+
+def live_queues(session: Session, project_id: int) -> list[AnnotationQueue]:
+    return list(session.scalars(select(AnnotationQueue).where(
+        AnnotationQueue.project_id == project_id, AnnotationQueue.live.is_(True),
+        AnnotationQueue.archived_at.is_(None))))
+
+
+def member_ids(session: Session, queue_id: int) -> list[int]:
+    return list(session.scalars(select(QueueMember.user_id).where(QueueMember.queue_id == queue_id)))
+
+
+def set_members(session: Session, queue_id: int, user_ids: Sequence[int]) -> None:
+    session.execute(delete(QueueMember).where(QueueMember.queue_id == queue_id))
+    if user_ids:
+        session.execute(insert(QueueMember), [{"queue_id": queue_id, "user_id": u} for u in user_ids])
+
+
+def add_sampled_items(session: Session, queue_id: int, trace_ids, rate: float, cap: int | None) -> int:
+    """Add a deterministic sample of the traces `trace_ids` (a select of ids) selects.
+
+    A trace is in the sample when a hash of (trace, queue) falls under the rate, so
+    re-running a fill — or live sampling seeing a trace again — decides the same way.
+    """
+    if rate < 1:
+        bucket = func.abs(func.hashtext(Trace.external_id + f":{queue_id}")) % 1_000_000
+        trace_ids = trace_ids.where(bucket < int(rate * 1_000_000))
+    if cap:
+        trace_ids = trace_ids.limit(cap)
+    chosen = trace_ids.subquery()
+    statement = insert(QueueItem).from_select(["queue_id", "trace_id"],
+                                              select(literal(queue_id), chosen.c.id))
+    statement = statement.on_conflict_do_nothing(index_elements=["queue_id", "trace_id"]).returning(QueueItem.id)
+    return len(session.execute(statement).all())
+
+
+def existing_trace_ids(session: Session, project_id: int, trace_ids: Sequence[int]) -> list[int]:
+    return list(session.scalars(select(Trace.id).where(Trace.project_id == project_id,
+                                                       Trace.id.in_(list(trace_ids)))))
+
+
+def add_items(session: Session, queue_id: int, trace_ids: Sequence[int]) -> int:
+    if not trace_ids:
+        return 0
+    statement = insert(QueueItem).values([{"queue_id": queue_id, "trace_id": t} for t in trace_ids])
+    statement = statement.on_conflict_do_nothing(index_elements=["queue_id", "trace_id"]).returning(QueueItem.id)
+    return len(session.execute(statement).all())
+
+
+def get_item(session: Session, queue_id: int, item_id: int) -> QueueItem | None:
+    return session.scalar(select(QueueItem).where(QueueItem.queue_id == queue_id, QueueItem.id == item_id))
+
+
+_HELD_ITEM = text("""
+SELECT l.item_id FROM queue_lock l JOIN queue_item qi ON qi.id = l.item_id
+WHERE l.user_id = :user_id AND qi.queue_id = :queue_id AND NOT qi.done AND l.locked_until > now()
+  AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.trace_id = qi.trace_id AND a.annotator = :annotator)
+ORDER BY l.item_id LIMIT 1
+""")
+
+# The first open item this annotator has neither done nor skipped, and that is not
+# already held by enough other annotators. SKIP LOCKED makes concurrent claims take
+# different items; the row lock lasts until the claim commits, the queue_lock row
+# (with its expiry) after that.
+_CLAIM_NEXT = text("""
+WITH candidate AS (
+    SELECT qi.id FROM queue_item qi
+    WHERE qi.queue_id = :queue_id AND NOT qi.done
+      AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.trace_id = qi.trace_id AND a.annotator = :annotator)
+      AND NOT EXISTS (SELECT 1 FROM queue_skip s WHERE s.item_id = qi.id AND s.user_id = :user_id)
+      AND qi.annotation_count + (SELECT count(*) FROM queue_lock l WHERE l.item_id = qi.id
+                                   AND l.user_id <> :user_id AND l.locked_until > now()) < :per_item
+    ORDER BY qi.id
+    LIMIT 1
+    FOR UPDATE OF qi SKIP LOCKED
+)
+INSERT INTO queue_lock (item_id, user_id, locked_until)
+SELECT id, :user_id, now() + make_interval(secs => :lock_seconds) FROM candidate
+ON CONFLICT (item_id, user_id) DO UPDATE SET locked_until = EXCLUDED.locked_until
+RETURNING item_id
+""")
+
+
+def held_item_id(session: Session, queue_id: int, user_id: int, annotator: str) -> int | None:
+    return session.scalar(_HELD_ITEM, {"queue_id": queue_id, "user_id": user_id, "annotator": annotator})
+
+
+def claim_next_item_id(session: Session, queue_id: int, user_id: int, annotator: str, per_item: int,
+                       lock_seconds: int) -> int | None:
+    return session.scalar(_CLAIM_NEXT, {"queue_id": queue_id, "user_id": user_id, "annotator": annotator,
+                                        "per_item": per_item, "lock_seconds": lock_seconds})
+
+
+def lock_item(session: Session, item_id: int, user_id: int, lock_seconds: int) -> None:
+    session.execute(text("""
+        INSERT INTO queue_lock (item_id, user_id, locked_until)
+        VALUES (:item_id, :user_id, now() + make_interval(secs => :lock_seconds))
+        ON CONFLICT (item_id, user_id) DO UPDATE SET locked_until = EXCLUDED.locked_until
+    """), {"item_id": item_id, "user_id": user_id, "lock_seconds": lock_seconds})
+
+
+def release_lock(session: Session, item_id: int, user_id: int) -> None:
+    session.execute(delete(QueueLock).where(QueueLock.item_id == item_id, QueueLock.user_id == user_id))
+
+
+def release_queue_lock(session: Session, queue_id: int, trace_id: int, user_id: int) -> None:
+    item_ids = select(QueueItem.id).where(QueueItem.queue_id == queue_id, QueueItem.trace_id == trace_id)
+    session.execute(delete(QueueLock).where(QueueLock.item_id.in_(item_ids), QueueLock.user_id == user_id))
+
+
+def locks_held_by_others(session: Session, item_id: int, user_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(QueueLock).where(
+        QueueLock.item_id == item_id, QueueLock.user_id != user_id, QueueLock.locked_until > func.now())) or 0
+
+
+def skip_item(session: Session, item_id: int, user_id: int) -> None:
+    session.execute(insert(QueueSkip).values(item_id=item_id, user_id=user_id).on_conflict_do_nothing())
+
+
+def annotation_of(session: Session, trace_id: int, annotator: str) -> Annotation | None:
+    return session.scalar(select(Annotation).where(Annotation.trace_id == trace_id,
+                                                   Annotation.annotator == annotator))
+
+
+def issue_ids_of(session: Session, annotation_id: int) -> list[int]:
+    return list(session.scalars(select(AnnotationIssue.issue_id).where(
+        AnnotationIssue.annotation_id == annotation_id).order_by(AnnotationIssue.issue_id)))
+
+
+def set_issue_ids(session: Session, annotation_id: int, issue_ids: Sequence[int]) -> None:
+    session.execute(delete(AnnotationIssue).where(AnnotationIssue.annotation_id == annotation_id))
+    if issue_ids:
+        session.execute(insert(AnnotationIssue),
+                        [{"annotation_id": annotation_id, "issue_id": i} for i in sorted(set(issue_ids))])
+
+
+def count_user_annotations(session: Session, trace_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(Annotation).where(
+        Annotation.trace_id == trace_id, Annotation.author_id.is_not(None))) or 0
+
+
+def refresh_item_counts(session: Session, trace_id: int) -> None:
+    """Recount every queue item of this trace from its annotations (idempotent)."""
+    session.execute(text("""
+        UPDATE queue_item qi
+        SET annotation_count = c.n, done = c.n >= q.annotators_per_item
+        FROM annotation_queue q,
+             (SELECT count(*) AS n FROM annotation WHERE trace_id = :trace_id AND author_id IS NOT NULL) c
+        WHERE qi.trace_id = :trace_id AND q.id = qi.queue_id
+    """), {"trace_id": trace_id})
+
+
+def previous_item_id(session: Session, queue_id: int, annotator: str, before: datetime | None) -> int | None:
+    """The item of this queue the annotator annotated most recently (before `before`)."""
+    query = (select(QueueItem.id).join(Annotation, Annotation.trace_id == QueueItem.trace_id)
+             .where(QueueItem.queue_id == queue_id, Annotation.annotator == annotator))
+    if before is not None:
+        query = query.where(Annotation.updated_at < before)
+    return session.scalar(query.order_by(Annotation.updated_at.desc()).limit(1))
+
+
+def progress(session: Session, queue_id: int) -> tuple[int, int]:
+    row = session.execute(select(func.count().filter(QueueItem.done), func.count())
+                          .where(QueueItem.queue_id == queue_id)).one()
+    return row[0], row[1]
+
+
+def progress_by_annotator(session: Session, queue_id: int) -> list[tuple[str, str, int]]:
+    rows = session.execute(
+        select(Annotation.annotator, func.coalesce(User.name, User.email, Annotation.annotator), func.count())
+        .join(QueueItem, QueueItem.trace_id == Annotation.trace_id)
+        .outerjoin(User, User.id == Annotation.author_id)
+        .where(QueueItem.queue_id == queue_id)
+        .group_by(Annotation.annotator, User.name, User.email)
+        .order_by(func.count().desc()))
+    return [(annotator, name or annotator, n) for annotator, name, n in rows]
+
+
+def active_annotators(session: Session, queue_id: int) -> list[User]:
+    return list(session.scalars(
+        select(User).join(QueueLock, QueueLock.user_id == User.id)
+        .join(QueueItem, QueueItem.id == QueueLock.item_id)
+        .where(QueueItem.queue_id == queue_id, QueueLock.locked_until > func.now()).distinct()))
+
+
+def queue_ratings(session: Session, queue_id: int) -> list[tuple[int, str, str]]:
+    """(trace, annotator, verdict) for every person's annotation of the queue's traces."""
+    rows = session.execute(
+        select(Annotation.trace_id, Annotation.annotator, Annotation.verdict)
+        .join(QueueItem, QueueItem.trace_id == Annotation.trace_id)
+        .where(QueueItem.queue_id == queue_id, Annotation.author_id.is_not(None)))
+    return [tuple(row) for row in rows]
+
+
+def disputed_trace_ids(session: Session, queue_id: int, limit: int) -> list[int]:
+    return list(session.scalars(text("""
+        SELECT a.trace_id FROM annotation a JOIN queue_item qi ON qi.trace_id = a.trace_id
+        WHERE qi.queue_id = :queue_id
+          AND NOT EXISTS (SELECT 1 FROM adjudication d WHERE d.trace_id = a.trace_id)
+        GROUP BY a.trace_id HAVING count(DISTINCT a.verdict) > 1
+        ORDER BY a.trace_id LIMIT :limit
+    """), {"queue_id": queue_id, "limit": limit}))
+
+
+def annotations_for_traces(session: Session, trace_ids: Sequence[int]) -> list[tuple[Annotation, list[int]]]:
+    """Annotations of these traces with their issue ids, in two queries."""
+    annotations = list(session.scalars(select(Annotation).where(Annotation.trace_id.in_(list(trace_ids)))
+                                       .order_by(Annotation.trace_id, Annotation.id)))
+    links: dict[int, list[int]] = {}
+    if annotations:
+        for annotation_id, issue_id in session.execute(
+                select(AnnotationIssue.annotation_id, AnnotationIssue.issue_id)
+                .where(AnnotationIssue.annotation_id.in_([a.id for a in annotations]))):
+            links.setdefault(annotation_id, []).append(issue_id)
+    return [(a, links.get(a.id, [])) for a in annotations]
+
+
+def adjudications_for_traces(session: Session, trace_ids: Sequence[int]) -> dict[int, Adjudication]:
+    rows = session.scalars(select(Adjudication).where(Adjudication.trace_id.in_(list(trace_ids))))
+    return {row.trace_id: row for row in rows}
+
+
+def labelled_trace_ids(session: Session, project_id: int) -> list[int]:
+    """Every trace of the project that has an annotation or an adjudication."""
+    return list(session.scalars(text("""
+        SELECT trace_id FROM annotation WHERE project_id = :p
+        UNION SELECT trace_id FROM adjudication WHERE project_id = :p
+        ORDER BY 1
+    """), {"p": project_id}))
