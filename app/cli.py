@@ -185,5 +185,65 @@ def api_key_create(project_name: str, name: str) -> None:
         click.echo(plain)
 
 
+@main.group()
+def evals() -> None:
+    """Evaluators from labelled files (no server needed; same code as the worker)."""
+
+
+def _llm_from_settings():
+    from app.core.settings import eval_settings
+    from app.evals.generation import LLMConfig
+
+    settings = eval_settings()
+    if not settings.llm_configured:
+        return None
+    return LLMConfig(base_url=settings.llm_base_url, api_key=settings.llm_api_key, model=settings.llm_model)
+
+
+@evals.command("fit")
+@click.option("--examples", "examples_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSONL: one {id, input, output, label: pass|fail, feedback?, group?, metadata?, messages?} per line.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Evaluator JSON to write.")
+@click.option("--issue-title", default="", help="The failure mode's name (helps the LLM judge).")
+@click.option("--issue-description", default="", help="The failure mode's definition.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def evals_fit(examples_path: str, out_path: str, issue_title: str, issue_description: str, seed: int) -> None:
+    """Generate an evaluator; print its held-out MCC with CI and the chosen spec."""
+    import json
+
+    from app.core.settings import eval_settings
+    from app.evals.generation import Budget, fit_file
+    from app.evals.generation.files import InputError
+
+    settings = eval_settings()
+    budget = Budget(llm_max_calls=settings.llm_max_calls, llm_max_tokens=settings.llm_max_tokens)
+    try:
+        summary = fit_file(examples_path, out_path, issue_title=issue_title, issue_description=issue_description,
+                           seed=seed, llm=_llm_from_settings(), budget=budget)
+    except InputError as error:
+        fail(str(error))
+    if summary["status"] != "ok":
+        fail(summary["message"])
+    click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
+
+
+@evals.command("apply")
+@click.option("--evaluator", "evaluator_path", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSONL of traces: {id, input, output, ...} per line.")
+@click.option("--output", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="JSONL to write: {id, verdict, score, explanation} per line.")
+def evals_apply(evaluator_path: str, input_path: str, output_path: str) -> None:
+    """Run an evaluator over traces."""
+    from app.evals.generation import SpecError, apply_file
+    from app.evals.generation.files import InputError
+
+    try:
+        written = apply_file(evaluator_path, input_path, output_path, llm=_llm_from_settings())
+    except (InputError, SpecError, ValueError) as error:
+        fail(str(error))
+    click.echo(f"wrote {written} verdicts to {output_path}")
+
+
 if __name__ == "__main__":
     main()

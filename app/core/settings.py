@@ -72,6 +72,23 @@ class AnnotationSettings(BaseSettings):
     queue_lock_seconds: int = Field(default=300, ge=5)
 
 
+class EvalSettings(BaseSettings):
+    model_config = _config()
+
+    # Evaluators whose MCC CI lower bound is below this are "not fit for gating".
+    gate_min_mcc: float = Field(default=0.4, ge=-1, le=1)
+    # An OpenAI-compatible endpoint enables the LLM judge family (all three needed).
+    llm_base_url: str | None = None
+    llm_api_key: str | None = None
+    llm_model: str | None = None
+    llm_max_calls: int = Field(default=400, ge=1)
+    llm_max_tokens: int = Field(default=400_000, ge=1000)
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_api_key and self.llm_model)
+
+
 @lru_cache
 def core_settings() -> CoreSettings:
     return CoreSettings()
@@ -110,7 +127,13 @@ def annotation_settings() -> AnnotationSettings:
     return AnnotationSettings()
 
 
+@lru_cache
+def eval_settings() -> EvalSettings:
+    return EvalSettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
-    for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings):
+    for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings,
+                   eval_settings):
         cached.cache_clear()

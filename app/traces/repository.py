@@ -327,3 +327,33 @@ def matching_trace_ids(project_id: int, filters):
     """A select of the ids of the project's traces matching `filters`, newest first."""
     return (select(Trace.id).where(Trace.project_id == project_id, *_conditions(filters))
             .order_by(Trace.start_time.desc(), Trace.id.desc()))
+
+
+_LAST_LLM_SPANS = text("""
+SELECT DISTINCT ON (trace_id) trace_id, system, input_messages, output_messages
+FROM span WHERE trace_id = ANY(:ids) AND kind = 'llm'
+  AND (input_messages IS NOT NULL OR output_messages IS NOT NULL)
+ORDER BY trace_id, start_time DESC, id DESC
+""")
+
+_SPAN_FACTS = text("""
+SELECT trace_id, name, kind, status, error, duration_ms, tokens_in, tokens_out, tool_name,
+       CASE WHEN kind = 'tool' THEN left(input, :max_chars) END AS tool_arguments
+FROM span WHERE trace_id = ANY(:ids)
+ORDER BY trace_id, start_time, id
+""")
+
+
+def last_llm_spans(session: Session, trace_ids: Sequence[int]) -> dict[int, tuple]:
+    """Per trace, (system, input messages, output messages) of its latest LLM call."""
+    rows = session.execute(_LAST_LLM_SPANS, {"ids": list(trace_ids)})
+    return {trace_id: (system, inputs, outputs) for trace_id, system, inputs, outputs in rows}
+
+
+def span_facts(session: Session, trace_ids: Sequence[int], max_chars: int = 2000) -> list:
+    """Light facts of every span of these traces (no message bodies), in time order."""
+    return list(session.execute(_SPAN_FACTS, {"ids": list(trace_ids), "max_chars": max_chars}))
+
+
+def traces_by_id(session: Session, trace_ids: Sequence[int]) -> list[Trace]:
+    return list(session.scalars(select(Trace).where(Trace.id.in_(list(trace_ids))).order_by(Trace.id)))

@@ -1,6 +1,7 @@
 """Rules of the traces domain: ingestion into rows, and reading them back. Never commits."""
 
 import base64
+import hashlib
 import binascii
 import json
 from collections.abc import Iterable, Sequence
@@ -245,3 +246,54 @@ def _messages(messages) -> list[dict] | None:
     if messages is None:
         return None
     return json_safe([m.model_dump() for m in messages])
+
+
+# ---------------------------------------------------------------------------
+# Trace views: what people annotate and evaluators read
+
+
+def conversation(trace: Trace, last_llm: tuple | None) -> list[dict]:
+    """The messages of a trace: its latest LLM call's input and output messages,
+    else its input and output as one user/assistant exchange."""
+    if last_llm is not None:
+        _, inputs, outputs = last_llm
+        return list(inputs or []) + list(outputs or [])
+    messages = []
+    if trace.input:
+        messages.append({"role": "user", "content": trace.input, "tool_calls": []})
+    if trace.output:
+        messages.append({"role": "assistant", "content": trace.output, "tool_calls": []})
+    return messages
+
+
+def trace_views(session: Session, trace_ids: Sequence[int]) -> dict[int, dict]:
+    """Trace views in three queries, whatever the count: {id, input, output, messages,
+    system, metadata, spans, group}; the group keeps one session (or one input) together."""
+    traces = repository.traces_by_id(session, trace_ids)
+    last_llm = repository.last_llm_spans(session, trace_ids)
+    spans: dict[int, list[dict]] = {}
+    for row in repository.span_facts(session, trace_ids):
+        spans.setdefault(row.trace_id, []).append({
+            "name": row.name, "kind": row.kind, "status": row.status, "error": row.error or "",
+            "latency_ms": row.duration_ms, "tokens_in": row.tokens_in, "tokens_out": row.tokens_out,
+            "tool_name": row.tool_name or "", "tool_arguments": row.tool_arguments or ""})
+    views = {}
+    for trace in traces:
+        llm = last_llm.get(trace.id)
+        views[trace.id] = {
+            "id": str(trace.id), "input": trace.input or "", "output": trace.output or "",
+            "messages": conversation(trace, llm), "system": (llm[0] if llm else None) or "",
+            "metadata": {**trace.metadata_, **_trace_labels(trace)}, "spans": spans.get(trace.id, []),
+            "group": trace.session_id or f"input:{hash_text(trace.input or trace.external_id)}",
+        }
+    return views
+
+
+def _trace_labels(trace: Trace) -> dict:
+    labels = {"trace.name": trace.name, "trace.release": trace.release, "trace.environment": trace.environment,
+              "trace.models": ",".join(trace.models), "trace.tags": ",".join(trace.tags)}
+    return {key: value for key, value in labels.items() if value}
+
+
+def hash_text(value: str) -> str:
+    return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:16]
