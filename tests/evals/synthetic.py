@@ -71,6 +71,10 @@ def synthetic_traces(n: int, *, seed: int = 0, fail_rate: float = 0.4, label_noi
 
 
 def random_labels(traces: list[dict[str, Any]], *, seed: int = 0) -> list[dict[str, Any]]:
-    """Same traces, labels drawn at random: nothing to learn."""
-    rng = random.Random(seed)
+    """Same traces, labels drawn at random: nothing to learn.
+
+    The label stream must not be the stream that wrote the traces (same seed
+    -> same draws), or labels would echo trace content.
+    """
+    rng = random.Random(f"labels-{seed}")
     return [{**t, "label": "fail" if rng.random() < 0.5 else "pass"} for t in traces]

@@ -1,0 +1,72 @@
+"""Evaluator generation: pure algorithms, no database, no web framework, no Celery.
+
+Turns labelled examples of one failure mode (positives = traces people failed
+for it; negatives = passing traces, then traces failed for other issues) into
+an evaluator spec, and says honestly how well it agrees with people.
+
+Public API
+----------
+generate(examples, *, issue_title="", issue_description="", seed=0, llm=None, budget=None)
+    -> GenerationResult | InsufficientData
+    `examples`: Example objects or dicts {"id", "input", "output", "label": "pass"|"fail",
+    "feedback"?, "group"?, "metadata"?, "messages"?, "system"?, "spans"?}. Fewer than 8 of
+    either label -> InsufficientData ("needs N more positives / M more negatives").
+    Holds out ~30% (stratified, grouped by `group`), searches candidates by repeated grouped
+    CV on the rest, scores the winner once on the held-out split, then refits it on all
+    examples. `llm` (LLMConfig or LLMClient) enables the LLM judge family. Same input and
+    seed -> same spec.
+    GenerationResult: spec (to use), metrics (held-out: mcc, mcc_undefined_reason, mcc_ci,
+    tpr, tnr, precision, confusion, n), cv, leaderboard, sizes, refit_on_all, notes,
+    holdout_spec (what the held-out figures were measured on).
+compile_spec(spec, *, llm=None) -> Evaluator
+    evaluator.evaluate(traces) -> list[Verdict(verdict "pass"|"fail", score, explanation)]
+    evaluator.predict(examples) -> (fail flags, scores) — the batch fast path.
+score_spec(spec, examples, *, llm=None, seed=0) -> metrics dict (same shape as above);
+    hand-written specs are scored exactly like generated ones.
+mcc(confusion) -> (value | None, reason | None)
+bootstrap_ci(actual_fail, predicted_fail, *, groups=None, n_boot=2000, level=0.95, seed=0)
+    -> (low, high) | (None, None)
+rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95) -> {"estimate", "ci", "reason"}
+fit_file(examples_jsonl_path, out_json_path, **generate_options) -> printable summary dict
+apply_file(evaluator_json_path, input_jsonl_path, output_jsonl_path, *, llm=None) -> lines written
+
+Spec format (plain JSON, never pickle): {"format": "sextant.evaluator", "version": 1,
+"family": "rule" | "structure" | "classifier" | "judge" | "combine", ...}; the fields of
+each family are documented in rules.py, structure.py, classifier.py, judge.py and
+spec.py (combine: {"op": "any"|"all", "parts": [spec, ...]}).
+"""
+
+from .examples import Example
+from .files import apply_file, fit_file
+from .pipeline import Budget, GenerationResult, InsufficientData, generate, score_spec
+from .llm import LLMClient, LLMConfig, LLMError, MemoryCache
+from .metrics import Confusion, binary_metrics, bootstrap_ci, mcc, rogan_gladen
+from .spec import Evaluator, SpecError, Verdict, compile_spec
+
+# A trace view and a labelled example are the same shape.
+TraceView = Example
+
+__all__ = [
+    "Budget",
+    "Confusion",
+    "Evaluator",
+    "Example",
+    "GenerationResult",
+    "InsufficientData",
+    "LLMClient",
+    "LLMConfig",
+    "LLMError",
+    "MemoryCache",
+    "SpecError",
+    "TraceView",
+    "Verdict",
+    "apply_file",
+    "binary_metrics",
+    "bootstrap_ci",
+    "compile_spec",
+    "fit_file",
+    "generate",
+    "mcc",
+    "rogan_gladen",
+    "score_spec",
+]

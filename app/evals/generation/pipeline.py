@@ -119,7 +119,9 @@ def generate(
     judged = None
     if llm is not None:
         from .judge import consider_judge
+        from .llm import client_for
 
+        llm = client_for(llm, max_calls=budget.llm_max_calls, max_tokens=budget.llm_max_tokens)
         judged = consider_judge(
             train_ws, holdout, best, llm, issue_title=issue_title, issue_description=issue_description,
             budget=budget, seed=seed,
@@ -131,14 +133,17 @@ def generate(
         notes.append("the judge prompt was optimised on the training split and is not re-optimised on all examples")
     else:
         holdout_spec = fit_candidate(best.recipes, best.op, train_ws, seed)
-        cv_figure = {"mcc": best.fitness, "mcc_undefined_reason": best.fitness_reason}
+        value, reason = outcome.selection_mcc
+        cv_figure = {"mcc": value, "mcc_undefined_reason": reason, "search_mcc": best.fitness}
         chosen_name = best.name
         final_spec = fit_candidate(best.recipes, best.op, Workspace(labelled), seed)
         refit = True
     predicted, _ = compile_spec(holdout_spec, llm=llm).predict(holdout)
     metrics = binary_metrics([e.is_fail for e in holdout], predicted, groups=[e.group_key for e in holdout], seed=seed)
     notes.append(
-        "the CV figure is the best of many candidates, so it leans optimistic; the held-out figure is the one to trust"
+        "cv.mcc estimates the search-and-select procedure (each fold's pick made without that fold); "
+        "cv.search_mcc, the winner's own CV figure, is the best of many and leans optimistic; "
+        "the held-out figure is the one to trust"
     )
     leaderboard = [c.summary(on_front=c in outcome.front) for c in outcome.candidates]
     cv = {

@@ -116,6 +116,7 @@ class SearchOutcome:
     candidates: list[Candidate]
     front: list[Candidate]
     notes: list[str] = field(default_factory=list)
+    selection_mcc: tuple[float | None, str | None] = (None, None)
 
 
 def base_recipes(ws: Workspace, settings: SearchSettings) -> list[Recipe]:
@@ -266,7 +267,9 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
         for child in fresh[: settings.children_per_generation]:
             add(child)
     candidates = sorted(seen.values(), key=lambda c: (-c.sort_value(), c.complexity, c.name))
-    return SearchOutcome(select(candidates), candidates, pareto_front(candidates), notes)
+    return SearchOutcome(
+        select(candidates), candidates, pareto_front(candidates), notes, selection_aware_estimate(candidates, cv)
+    )
 
 
 def fit_candidate(candidate_recipes: tuple[Recipe, ...], op: str | None, ws: Workspace, seed: int) -> dict[str, Any]:
@@ -274,3 +277,39 @@ def fit_candidate(candidate_recipes: tuple[Recipe, ...], op: str | None, ws: Wor
     rows = np.arange(len(ws))
     specs = [recipe.fit(ws, rows, seed) for recipe in candidate_recipes]
     return specs[0] if op is None else combine(op, specs)
+
+
+
+def selection_aware_estimate(candidates: list[Candidate], cv: CrossValidator) -> tuple[float | None, str | None]:
+    """CV figure of the whole search-and-select procedure, not of its winner.
+
+    The winner's own CV figure is a maximum over many candidates on the same
+    labels, so it runs high (on random labels, clearly above 0). Here, for
+    every fold, the candidate is selected using the *other* folds' out-of-fold
+    predictions only, and scored on that fold; the pooled result estimates
+    what selection itself delivers, as in nested CV, without refitting.
+    """
+    actual = cv.ws.actual_fail
+    predictions = np.stack([c.predictions for c in candidates])  # candidates x repeats x examples
+    covered = np.zeros((cv.n_repeats, len(actual)), dtype=bool)
+    for fold in cv.folds:
+        covered[fold.repeat, fold.test] = True
+    chosen_actual, chosen_predicted = [], []
+    for fold in cv.folds:
+        outside = covered.copy()
+        outside[:, fold.test] = False  # these rows' labels may not influence the choice
+        labels = np.broadcast_to(actual, covered.shape)[outside]
+        fitness = []
+        for c in range(len(candidates)):
+            value, _ = mcc(Confusion.of(labels, predictions[c][outside]))
+            fitness.append(-1.0 if value is None else value)
+        pick = _select_index(candidates, np.array(fitness))
+        chosen_actual.append(actual[fold.test])
+        chosen_predicted.append(predictions[pick, fold.repeat, fold.test])
+    return mcc(Confusion.of(np.concatenate(chosen_actual), np.concatenate(chosen_predicted)))
+
+
+def _select_index(candidates: list[Candidate], fitness: np.ndarray) -> int:
+    """`select`, given fitness values measured elsewhere."""
+    close = np.flatnonzero(fitness >= fitness.max() - SELECTION_TOLERANCE)
+    return int(min(close, key=lambda i: (candidates[i].cost, candidates[i].complexity, -fitness[i], candidates[i].name)))

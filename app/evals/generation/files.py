@@ -1,0 +1,111 @@
+"""File helpers behind `sextant evals fit` and `sextant evals apply` (same code path as the worker).
+
+Input lines: {"id", "input", "output", "label"?, "feedback"?, "group"?, "metadata"?, "messages"?, ...}
+Output lines of apply: {"id", "verdict": "pass" | "fail", "score", "explanation"}
+The evaluator file is the spec plus "metrics": {"mcc", "mcc_ci": [low, high], "tpr", "tnr", "n_holdout"}
+and a "generation" block (sizes, CV figure, notes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from .examples import Example
+from .pipeline import Budget, InsufficientData, generate
+from .spec import compile_spec
+
+APPLY_BATCH = 2000
+
+
+class InputError(ValueError):
+    """A line of an input file that is not a usable example."""
+
+
+def read_examples(path: str | Path) -> list[Example]:
+    return [example for batch in _batches(path, batch_size=10**9) for example in batch]
+
+
+def _batches(path: str | Path, batch_size: int = APPLY_BATCH) -> Iterator[list[Example]]:
+    batch: list[Example] = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                batch.append(Example.from_dict(json.loads(line)))
+            except (ValueError, TypeError) as error:
+                raise InputError(f"{path}:{number}: {error}") from None
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **options: Any) -> dict[str, Any]:
+    """Generate an evaluator from a labelled JSONL file and write it; returns a printable summary.
+
+    Options are those of `generate` (issue_title, issue_description, seed, llm, budget).
+    Nothing is written when there is too little data.
+    """
+    examples = read_examples(examples_jsonl_path)
+    if isinstance(options.get("budget"), dict):
+        options["budget"] = Budget(**options["budget"])
+    result = generate(examples, **options)
+    if isinstance(result, InsufficientData):
+        return {"status": "insufficient_data", "message": result.message, **result.to_dict()}
+    m = result.metrics
+    document = {
+        **result.spec,
+        "metrics": {"mcc": m["mcc"], "mcc_ci": m["mcc_ci"], "tpr": m["tpr"], "tnr": m["tnr"], "n_holdout": m["n"]},
+        "generation": {
+            "holdout": m,
+            "cv": result.cv,
+            "sizes": result.sizes,
+            "refit_on_all": result.refit_on_all,
+            "notes": result.notes,
+            "seed": result.seed,
+        },
+    }
+    Path(out_json_path).write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+    return {
+        "status": "ok",
+        "evaluator": str(out_json_path),
+        "family": result.spec["family"],
+        "chosen": result.cv.get("chosen"),
+        "mcc": m["mcc"],
+        "mcc_undefined_reason": m["mcc_undefined_reason"],
+        "mcc_ci": m["mcc_ci"],
+        "tpr": m["tpr"],
+        "tnr": m["tnr"],
+        "precision": m["precision"],
+        "confusion": m["confusion"],
+        "n_holdout": m["n"],
+        "cv_mcc": result.cv.get("mcc"),
+        "refit_on_all": result.refit_on_all,
+        "sizes": result.sizes,
+        "spec": result.spec,
+        "notes": result.notes,
+    }
+
+
+def load_spec(evaluator_json_path: str | Path) -> dict[str, Any]:
+    document = json.loads(Path(evaluator_json_path).read_text(encoding="utf-8"))
+    # The figures and generation details travel with the spec but are not part of it.
+    return {k: v for k, v in document.items() if k not in ("metrics", "generation")}
+
+
+def apply_file(
+    evaluator_json_path: str | Path, input_jsonl_path: str | Path, output_jsonl_path: str | Path, *, llm: Any = None
+) -> int:
+    """Run an evaluator file over a JSONL of traces, in batches; returns how many verdicts were written."""
+    evaluator = compile_spec(load_spec(evaluator_json_path), llm=llm)
+    written = 0
+    with open(output_jsonl_path, "w", encoding="utf-8") as out:
+        for batch in _batches(input_jsonl_path):
+            for example, verdict in zip(batch, evaluator.evaluate(batch)):
+                out.write(json.dumps({"id": example.id, **verdict.as_dict()}, ensure_ascii=False) + "\n")
+                written += 1
+    return written

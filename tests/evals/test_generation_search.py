@@ -1,0 +1,89 @@
+"""Generation end to end on synthetic data: minimum data, honesty, determinism."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from app.evals.generation import Budget, GenerationResult, InsufficientData, compile_spec, generate
+from app.evals.generation import pipeline as generate_module
+from app.evals.generation.examples import as_examples
+from app.evals.generation.splits import holdout_split
+from tests.evals.synthetic import random_labels, synthetic_traces
+
+QUICK = Budget(n_splits=4, n_repeats=1, generations=1)
+
+
+def test_too_few_examples_says_how_many_more():
+    data = synthetic_traces(60, seed=1)
+    fails = [d for d in data if d["label"] == "fail"][:7]
+    passes = [d for d in data if d["label"] == "pass"][:3]
+    result = generate(fails + passes)
+    assert isinstance(result, InsufficientData)
+    assert (result.more_fail_needed, result.more_pass_needed) == (1, 5)
+    assert result.message == "needs 1 more positive (failed examples) and 5 more negatives (passing examples)"
+
+
+def test_generation_end_to_end_reports_held_out_figures_and_refits():
+    data = synthetic_traces(240, seed=5)
+    result = generate(data, seed=0, budget=QUICK)
+    assert isinstance(result, GenerationResult)
+    m = result.metrics
+    assert m["mcc"] is not None and m["mcc"] > 0.6
+    low, high = m["mcc_ci"]
+    assert low <= m["mcc"] <= high
+    assert m["n"] == result.sizes["n_holdout"] == sum(m["confusion"].values())
+    assert result.sizes["n_train"] + result.sizes["n_holdout"] == 240
+    assert result.refit_on_all and result.sizes["n_refit"] == 240
+    assert 0.2 <= result.sizes["n_holdout"] / 240 <= 0.4
+    assert result.leaderboard and result.leaderboard[0]["cv_mcc"] >= result.cv["mcc"] - 0.05
+    json.dumps(result.to_dict())  # all plain JSON
+    verdicts = compile_spec(json.loads(json.dumps(result.spec))).evaluate(data[:5])
+    assert all(v.verdict in ("pass", "fail") and v.explanation for v in verdicts)
+
+
+def test_search_never_sees_the_held_out_split(monkeypatch):
+    data = synthetic_traces(120, seed=6)
+    seen_ids = []
+    real_search = generate_module.search
+
+    def spying_search(ws, folds, settings, seed):
+        seen_ids.extend(e.id for e in ws.examples)
+        return real_search(ws, folds, settings, seed)
+
+    monkeypatch.setattr(generate_module, "search", spying_search)
+    result = generate(data, seed=2, budget=QUICK)
+    examples = as_examples(data)
+    _, held = holdout_split([e.is_fail for e in examples], [e.group_key for e in examples], seed=2)
+    held_ids = {examples[i].id for i in held}
+    assert len(held_ids) == result.sizes["n_holdout"]
+    assert held_ids.isdisjoint(seen_ids)
+
+
+def test_same_input_and_seed_give_the_same_spec():
+    data = synthetic_traces(64, seed=7)
+    first = generate(data, seed=3, budget=QUICK)
+    second = generate(data, seed=3, budget=QUICK)
+    assert json.dumps(first.spec, sort_keys=True) == json.dumps(second.spec, sort_keys=True)
+    assert first.metrics == second.metrics
+
+
+@pytest.mark.slow
+def test_random_labels_give_near_zero_figures_not_inflated_ones():
+    data = random_labels(synthetic_traces(360, seed=8), seed=8)
+    result = generate(data, seed=0, budget=Budget(n_splits=5, n_repeats=2, generations=1))
+    held = result.metrics["mcc"]
+    assert held is None or abs(held) < 0.2
+    assert result.cv["mcc"] is None or result.cv["mcc"] < 0.2
+    low, high = result.metrics["mcc_ci"]
+    assert low is None or low < 0.1
+
+
+def test_groups_stay_together_in_the_holdout():
+    data = synthetic_traces(120, seed=9)
+    for d in data:
+        d["group"] = f"task{int(d['id'][1:]) // 4}"
+    result = generate(data, seed=1, budget=QUICK)
+    assert math.isfinite(result.metrics["mcc"])
+    assert result.sizes["n_groups"] == 30
