@@ -1,14 +1,293 @@
-"""HTML routes of the traces domain."""
+"""HTML routes of the traces domain: the explorer.
+
+The trace list (filters in the URL, sortable columns, keyset "load more"), a
+trace's detail (span tree on a time line, the selected span in a side panel) and
+a session's traces in order. Trace content is hostile input: templates keep it
+escaped and show JSON through `pretty_json` inside <pre>.
+"""
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.accounts.access import ProjectViewer
-from app.core.templating import render_placeholder
+from app.accounts.access import ProjectViewer, SessionDep
+from app.core.db import utcnow
+from app.core.errors import NotFound, Unprocessable, is_htmx
+from app.core.formatting import pretty_json
+from app.core.templating import render, templates
+from app.traces import repository, service
+from app.traces.models import Span
+from app.traces.service import TraceFilter
 
 router = APIRouter(include_in_schema=False)
 
+PAGE_SIZE = 50
+SESSION_PAGE_SIZE = 100
+SESSION_PREVIEW_CHARS = 4000
+TIME_RANGES = {
+    "1h": ("Last hour", timedelta(hours=1)),
+    "24h": ("Last 24 hours", timedelta(days=1)),
+    "7d": ("Last 7 days", timedelta(days=7)),
+    "30d": ("Last 30 days", timedelta(days=30)),
+}
+TEXT_FILTERS = ("q", "name", "model", "tag", "release", "environment", "session_id", "user_id")
+LIST_PARAMS = (*TEXT_FILTERS, "status", "range", "from", "to", "sort", "order")
+ORDERING_PARAMS = ("sort", "order")
+
+
+def pretty_json_text(text: str | None) -> str:
+    """Text that holds a JSON object or array, pretty-printed; any other text as it is."""
+    if not text or text.lstrip()[:1] not in ("{", "["):
+        return text or ""
+    try:
+        return pretty_json(json.loads(text))
+    except ValueError:
+        return text
+
+
+# The chat partial is shared with other domains' views (annotations), so its filter
+# lives on the one template environment rather than in this module's context.
+templates.env.filters["pretty_json_text"] = pretty_json_text
+
+
+# ---------------------------------------------------------------------------
+# The trace list
+
+
+@dataclass(frozen=True)
+class ExplorerFilter:
+    """A filter another domain adds to the trace list, e.g. the annotations' "has annotation".
+
+    It shows as a select in the filter form (`param` in the URL, one option per
+    choice, plus "Any") and narrows the list by the SQL condition on `Trace` that
+    `condition(choice)` returns. Register it at import: `EXPLORER_FILTERS.append(...)`.
+    """
+
+    param: str
+    label: str
+    choices: dict[str, str]  # URL value → label
+    condition: Callable[[str], object]
+
+
+EXPLORER_FILTERS: list[ExplorerFilter] = []
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """The list's filters as the URL carries them (to share and to build links) and as SQL reads them."""
+
+    params: dict[str, str]
+    filters: TraceFilter
+    extra_conditions: list
+
+    def url(self, path: str, **changes: str | None) -> str:
+        query = urlencode({k: v for k, v in {**self.params, **changes}.items() if v})
+        return f"{path}?{query}" if query else path
+
+    @property
+    def filtered(self) -> bool:
+        return any(name not in ORDERING_PARAMS for name in self.params)
+
+
+def list_query(request: Request) -> ListQuery:
+    extra = {f.param: f for f in EXPLORER_FILTERS}
+    params = {name: value.strip() for name, value in request.query_params.items()
+              if (name in LIST_PARAMS or name in extra) and value.strip()}
+    start_from, start_to = _time_window(params)
+    filters = TraceFilter(start_from=start_from, start_to=start_to, status=params.get("status"),
+                          sort=params.get("sort", "time"), order=params.get("order", "desc"),
+                          **{name: params.get(name) for name in TEXT_FILTERS})
+    conditions = [_extra_condition(extra[name], value) for name, value in params.items() if name in extra]
+    return ListQuery(params=params, filters=filters, extra_conditions=conditions)
+
+
+def _time_window(params: dict[str, str]) -> tuple[datetime | None, datetime | None]:
+    """A preset ("last 24 hours") moves with the clock, so a shared link stays useful."""
+    preset = params.get("range")
+    if preset in TIME_RANGES:
+        return utcnow() - TIME_RANGES[preset][1], None
+    if preset not in (None, "custom"):
+        raise Unprocessable(f"Unknown time range {preset!r}.")
+    return _utc_param(params, "from"), _utc_param(params, "to")
+
+
+def _utc_param(params: dict[str, str], name: str) -> datetime | None:
+    if name not in params:
+        return None
+    try:
+        value = datetime.fromisoformat(params[name])
+    except ValueError:
+        raise Unprocessable(f"'{name}' must be a date and time like 2026-01-31T14:00.") from None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def _extra_condition(explorer_filter: ExplorerFilter, value: str):
+    if value not in explorer_filter.choices:
+        raise Unprocessable(f"Unknown value for {explorer_filter.label}: {value!r}.")
+    return explorer_filter.condition(value)
+
+
+def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | None, *,
+               extra_conditions: Sequence = (), limit: int = PAGE_SIZE,
+               preview_chars: int = repository.PREVIEW_CHARS) -> tuple[list, str | None]:
+    """One page of trace summaries and the cursor of the next (None on the last page)."""
+    after = service.decode_cursor(cursor) if cursor else None
+    rows = repository.trace_summaries(session, project_id, filters, limit=limit + 1, after=after,
+                                      extra_conditions=extra_conditions, preview_chars=preview_chars)
+    page = rows[:limit]
+    if len(rows) <= limit:
+        return page, None
+    last = page[-1]
+    return page, service.encode_cursor(repository.sort_value(last, filters.sort), last.id)
+
+
+def is_partial(request: Request) -> bool:
+    """An HTMX swap; a history restore (back button, cache miss) needs the whole page."""
+    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
+
 
 @router.get("/projects/{project_id}/traces", response_class=HTMLResponse)
-def traces_page(project_id: int, request: Request, ctx: ProjectViewer) -> HTMLResponse:
-    return render_placeholder(request, "traces", "Traces", "Every trace your app sends, searchable and filterable, with its span tree, messages, tokens and cost. Send traces over OTLP or the REST API with a project API key.")
+def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
+               cursor: str | None = None) -> HTMLResponse:
+    query = list_query(request)
+    traces, next_cursor = trace_page(session, ctx.project.id, query.filters, cursor,
+                                     extra_conditions=query.extra_conditions)
+    context = {"nav": "traces", "project": ctx.project, "query": query, "traces": traces,
+               "next_cursor": next_cursor, "list_path": f"/projects/{ctx.project.id}/traces"}
+    if cursor and is_partial(request):
+        return render(request, "traces/_rows.html", context)
+    context.update(
+        partial=is_partial(request), time_ranges=TIME_RANGES, explorer_filters=EXPLORER_FILTERS,
+        search_backlog=repository.search_backlog(session, ctx.project.id) if query.filters.q else 0,
+        base_url=str(request.base_url).rstrip("/"))
+    return render(request, "traces/_results.html" if context["partial"] else "traces/list.html", context)
+
+
+# ---------------------------------------------------------------------------
+# One trace
+
+
+@dataclass(frozen=True)
+class SpanRow:
+    """A span in the tree: its depth, and where its bar sits on the trace's time line (in %)."""
+
+    span: Span
+    depth: int
+    offset: float
+    width: float
+
+
+MIN_BAR_PERCENT = 0.4  # an instant span still shows as a sliver
+
+
+def span_tree(spans: Sequence[Span]) -> list[SpanRow]:
+    """Spans depth first (children in start order), each placed on the trace's time line."""
+    if not spans:
+        return []
+    start = min(s.start_time for s in spans)
+    end = max(s.end_time or s.start_time for s in spans)
+    total_ms = max((end - start).total_seconds() * 1000, 1.0)
+    rows = []
+    for span, depth in _depth_first(spans):
+        offset = min((span.start_time - start).total_seconds() * 1000 / total_ms * 100, 100 - MIN_BAR_PERCENT)
+        width = min(max((span.duration_ms or 0) / total_ms * 100, MIN_BAR_PERCENT), 100 - offset)
+        rows.append(SpanRow(span=span, depth=depth, offset=round(offset, 3), width=round(width, 3)))
+    return rows
+
+
+def _depth_first(spans: Sequence[Span]) -> list[tuple[Span, int]]:
+    """(span, depth) in tree order. A span whose parent has not arrived is a root; parent
+    links that loop (hostile input) are cut where the walk comes back to a seen span."""
+    ids = {s.external_id for s in spans}
+    children: dict[str, list[Span]] = defaultdict(list)
+    roots = []
+    for span in spans:
+        parent = span.parent_external_id
+        if parent in ids and parent != span.external_id:
+            children[parent].append(span)
+        else:
+            roots.append(span)
+    ordered, seen = [], set()
+    # Spans reachable only through a loop of parents get a walk of their own, after the roots.
+    for first in (*roots, *spans):
+        stack = [(first, 0)]
+        while stack:
+            span, depth = stack.pop()
+            if span.external_id in seen:
+                continue
+            seen.add(span.external_id)
+            ordered.append((span, depth))
+            stack.extend((child, depth + 1) for child in reversed(children[span.external_id]))
+    return ordered
+
+
+def chat_messages(value) -> list[dict]:
+    """Stored messages, keeping only message-shaped items: the JSON came from a client."""
+    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+
+
+def span_context(span: Span | None) -> dict:
+    """What the span panel shows: the span, and its input and output as chat messages."""
+    if span is None:
+        return {"span": None, "input_messages": [], "output_messages": []}
+    inputs = chat_messages(span.input_messages)
+    if span.system and not any(m.get("role") == "system" for m in inputs):
+        inputs.insert(0, {"role": "system", "content": span.system})
+    return {"span": span, "input_messages": inputs, "output_messages": chat_messages(span.output_messages)}
+
+
+def _selected(rows: list[SpanRow], span_id: int | None) -> Span | None:
+    if span_id is None:
+        return rows[0].span if rows else None
+    for row in rows:
+        if row.span.id == span_id:
+            return row.span
+    raise NotFound("No such span in this trace.")
+
+
+@router.get("/projects/{project_id}/traces/{trace_id}", response_class=HTMLResponse)
+def trace_detail(project_id: int, trace_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
+                 span: int | None = None) -> HTMLResponse:
+    trace = service.get_trace(session, ctx.project.id, trace_id)
+    rows = span_tree(repository.spans_of(session, trace.id))
+    context = {"nav": "traces", "project": ctx.project, "trace": trace, "rows": rows,
+               **span_context(_selected(rows, span))}
+    return render(request, "traces/detail.html", context)
+
+
+@router.get("/projects/{project_id}/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse)
+def span_panel(project_id: int, trace_id: int, span_id: int, request: Request, ctx: ProjectViewer,
+               session: SessionDep) -> Response:
+    trace = service.get_trace(session, ctx.project.id, trace_id)
+    if not is_partial(request):
+        # Opened in a tab of its own: show the whole trace with this span selected.
+        return RedirectResponse(f"/projects/{ctx.project.id}/traces/{trace.id}?span={span_id}", status_code=303)
+    span = repository.get_span(session, trace.id, span_id)
+    if span is None:
+        raise NotFound("No such span in this trace.")
+    return render(request, "traces/_span_panel.html", {"project": ctx.project, "trace": trace,
+                                                       **span_context(span)})
+
+
+# ---------------------------------------------------------------------------
+# One session
+
+
+@router.get("/projects/{project_id}/sessions/{session_id:path}", response_class=HTMLResponse)
+def session_view(project_id: int, session_id: str, request: Request, ctx: ProjectViewer, session: SessionDep,
+                 cursor: str | None = None) -> HTMLResponse:
+    filters = TraceFilter(session_id=session_id, sort="time", order="asc")
+    traces, next_cursor = trace_page(session, ctx.project.id, filters, cursor, limit=SESSION_PAGE_SIZE,
+                                     preview_chars=SESSION_PREVIEW_CHARS)
+    if not traces and not cursor:
+        raise NotFound("No traces in this session.")
+    context = {"nav": "traces", "project": ctx.project, "session_id": session_id, "traces": traces,
+               "next_cursor": next_cursor, "preview_chars": SESSION_PREVIEW_CHARS}
+    partial = cursor and is_partial(request)
+    return render(request, "traces/_session_turns.html" if partial else "traces/session.html", context)
