@@ -1,8 +1,8 @@
 """All SQL of the traces domain.
 
 Ingestion is a fixed number of statements per batch, whatever its size: upsert
-the traces, copy the spans in and keep the new ones (`ON CONFLICT DO NOTHING`,
-so a resent span is skipped), then add the new spans' roll-up to their traces.
+the traces (which locks them until commit), look up which of the batch's spans
+are stored already, COPY the others in, then add their roll-up to their traces.
 Small rows travel as arrays (`unnest`), spans by COPY.
 """
 
@@ -17,8 +17,12 @@ from sqlalchemy.orm import Session
 from app.traces.models import Span, Trace
 
 
+# One encoder for every call: json.dumps with options builds a new one each time.
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _json(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else _encode_json(value)
 
 
 @dataclass(slots=True)
@@ -97,26 +101,6 @@ SPAN_INT_COLUMNS = ("tokens_in", "tokens_out", "tokens_cache_read", "tokens_cach
 SPAN_COLUMNS = ("trace_id", *SPAN_TEXT_COLUMNS, *SPAN_JSON_COLUMNS, *SPAN_INT_COLUMNS,
                 "cost", "start_time", "end_time")
 
-# Spans arrive by COPY into a per-connection staging table, then move with one
-# INSERT … SELECT … ON CONFLICT DO NOTHING. COPY is ~8x faster than array
-# parameters for large rows (messages, raw attributes): the server never parses
-# a giant array literal.
-_CREATE_SPAN_STAGE = text("""
-CREATE TEMP TABLE IF NOT EXISTS span_stage (
-    trace_id bigint, external_id text, parent_external_id text, name text, kind text, status text,
-    error text, model text, provider text, operation text, tool_name text, input text, output text,
-    system text, scope text, input_messages jsonb, output_messages jsonb, attributes jsonb,
-    resource jsonb, events jsonb, metadata jsonb, tokens_in bigint, tokens_out bigint,
-    tokens_cache_read bigint, tokens_cache_write bigint, tokens_reasoning bigint, cost float8,
-    start_time timestamptz, end_time timestamptz
-) ON COMMIT DELETE ROWS
-""")
-_MOVE_STAGED_SPANS = text(f"""
-INSERT INTO span ({", ".join(SPAN_COLUMNS)})
-SELECT {", ".join(SPAN_COLUMNS)} FROM span_stage
-ON CONFLICT (trace_id, external_id) DO NOTHING
-RETURNING trace_id, external_id
-""")
 
 
 def stored_span_keys(session: Session, trace_ids: Sequence[int]) -> set[tuple[int, str]]:
@@ -125,20 +109,28 @@ def stored_span_keys(session: Session, trace_ids: Sequence[int]) -> set[tuple[in
     return {(trace_id, external_id) for trace_id, external_id in rows}
 
 
-def insert_spans(session: Session, rows: list[tuple]) -> set[tuple[int, str]]:
-    """Insert span rows (values in `SPAN_COLUMNS` order, JSON columns as Python values);
-    return the (trace id, span id) pairs actually stored — resent spans are skipped."""
-    session.execute(_CREATE_SPAN_STAGE)
-    session.execute(text("TRUNCATE span_stage"))
+def insert_spans(session: Session, rows: list[tuple]) -> None:
+    """COPY span rows (values in `SPAN_COLUMNS` order, JSON columns as Python values) into `span`.
+
+    The rows must be new: `upsert_traces` has locked each of their traces until commit,
+    and the spans already stored were then left out (`stored_span_keys`), so no other
+    transaction can be inserting the same (trace, span id) pair. Hence plain COPY, with
+    no ON CONFLICT: it is the cheapest way in, a third less database CPU than staging
+    the rows and moving them with INSERT … ON CONFLICT DO NOTHING.
+    """
     cursor = session.connection().connection.driver_connection.cursor()
     json_positions = [SPAN_COLUMNS.index(c) for c in SPAN_JSON_COLUMNS]
-    with cursor.copy(f"COPY span_stage ({', '.join(SPAN_COLUMNS)}) FROM STDIN") as copy:
+    # By object, valid while `rows` holds them: a batch's spans share one resource dict.
+    encoded: dict[int, str | None] = {}
+    with cursor.copy(f"COPY span ({', '.join(SPAN_COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             values = list(row)
             for position in json_positions:
-                values[position] = _json(values[position])
+                value = values[position]
+                if id(value) not in encoded:
+                    encoded[id(value)] = _json(value)
+                values[position] = encoded[id(value)]
             copy.write_row(values)
-    return {(trace_id, external_id) for trace_id, external_id in session.execute(_MOVE_STAGED_SPANS)}
 
 
 @dataclass(slots=True)

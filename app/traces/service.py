@@ -35,14 +35,15 @@ def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
     if not keys:
         return IngestOutcome(trace_ids=[], stored=0, duplicates=0)
     trace_ids = repository.upsert_traces(session, project_id, keys)
-    # Skip resent spans before copying them in: a retried batch costs one lookup.
+    # Leave out the spans stored already (a resent batch). The traces are locked now,
+    # until commit, so no one else can store the others meanwhile: they go in by plain COPY.
     known = repository.stored_span_keys(session, list(trace_ids.values())) if spans else set()
     fresh = [s for s in spans if (trace_ids[s.trace_id], s.span_id) not in known]
-    stored = repository.insert_spans(session, _span_rows(fresh, trace_ids)) if fresh else set()
-    new_spans = [s for s in fresh if (trace_ids[s.trace_id], s.span_id) in stored]
-    repository.apply_rollups(session, _rollups(new_spans, trace_ids))
-    return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(stored),
-                         duplicates=len(spans) - len(stored))
+    if fresh:
+        repository.insert_spans(session, _span_rows(fresh, trace_ids))
+    repository.apply_rollups(session, _rollups(fresh, trace_ids))
+    return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(fresh),
+                         duplicates=len(spans) - len(fresh))
 
 
 def _unique_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
