@@ -1,10 +1,13 @@
 """Evaluators through the database: examples from labels, generation, running, figures."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
 from app.annotations import flows as annotation_flows
 from app.annotations.service import Judgement
+from app.core.db import utcnow
 from app.core.errors import Unprocessable
 from app.evals import service
 from app.evals.models import EvalResult
@@ -55,7 +58,7 @@ def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
 
     evaluator = db.get(service.Evaluator, version.evaluator_id)
     service.activate(db, evaluator, version)
-    fresh = factory.traces(project, 2)
+    fresh = factory.traces(project, 2, start_time=utcnow() - timedelta(hours=1))
     fresh[0].output = "Good news: a refund within 45 days is guaranteed."
     fresh[1].output = "Refunds follow the policy on our site."
     db.flush()
@@ -71,13 +74,11 @@ def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
 
 def test_a_hand_written_rule_is_scored_the_same_way(db, factory):
     project, issue, *_ = labelled_project(db, factory)
-    spec = {"format": "sextant.evaluator", "version": 1, "family": "rule", "field": "output",
-            "mode": "contains", "patterns": ["refund within"]}
-    try:
-        version = service.create_manual(db, project.id, issue.id, "Refund window regex", spec, actor_id=None)
-    except Unprocessable as error:  # the rule family's exact fields are the generator's to define
-        pytest.fail(f"manual spec refused: {error.message}")
+    spec = {"format": "sextant.evaluator", "version": 1, "family": "rule", "combine": "any",
+            "clauses": [{"field": "output", "kind": "regex", "pattern": r"refund within \d+ days"}]}
+    version = service.create_manual(db, project.id, issue.id, "Refund window regex", spec, actor_id=None)
     assert version.status == "ready" and version.mcc == pytest.approx(1.0)
+    assert version.metrics["n"] == 40
 
 
 def test_unrunnable_manual_specs_are_refused(db, factory):

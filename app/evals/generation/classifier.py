@@ -87,12 +87,15 @@ def _idf(train_counts: sparse.csr_matrix) -> np.ndarray:
 
 
 def _tfidf(counts: sparse.csr_matrix, idf: np.ndarray) -> sparse.csr_matrix:
+    """(1 + log tf) * idf, rows L2-normalised: computed on the CSR arrays directly, in one pass each."""
+    # Counts arrive with duplicates already summed (see textvec), so no sort is needed here.
     matrix = sparse.csr_matrix(counts, dtype=np.float64, copy=True)
-    matrix.data = 1.0 + np.log(matrix.data)
-    matrix = matrix @ sparse.diags(idf)
-    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    data = (1.0 + np.log(matrix.data)) * idf[matrix.indices]
+    row_of_value = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row_of_value, weights=data * data, minlength=matrix.shape[0]))
     norms[norms == 0] = 1.0
-    return sparse.csr_matrix(sparse.diags(1.0 / norms) @ matrix)
+    matrix.data = data / norms[row_of_value]
+    return matrix
 
 
 def _fit_structure(facts, y: np.ndarray) -> dict[str, Any]:
@@ -148,22 +151,29 @@ class ClassifierEvaluator:
         self.view = spec.get("view", "full")
         if self.view not in CLASSIFIER_VIEWS:
             raise SpecError(f"unknown classifier view {self.view!r}")
-        self.features = list(spec["vocabulary"])
-        self.vocabulary = textvec.Vocabulary.of(self.features)
-        self.idf = np.asarray(spec["idf"], dtype=float)
+        vocabulary = list(spec["vocabulary"])
         self.structure = spec.get("structure")
-        coef = list(spec["coef"]) + (list(self.structure["coef"]) if self.structure else [])
-        self.coef = np.asarray(coef, dtype=float)
-        if len(self.idf) != len(self.features) or len(self.coef) != len(self.features) + len(
-            (self.structure or {}).get("features", [])
+        n_structure = len((self.structure or {}).get("features", []))
+        if not (len(spec["idf"]) == len(spec["coef"]) == len(vocabulary)) or (
+            self.structure and len(self.structure.get("coef", [])) != n_structure
         ):
             raise SpecError("classifier vocabulary, idf and coefficients differ in length")
+        # Columns are regrouped by block (word unigrams, bigrams, char n-grams) for fast counting.
+        kinds = np.array([textvec.block_of(f) for f in vocabulary], dtype=np.int8)
+        self.order = np.argsort(kinds, kind="stable")
+        self.features = [vocabulary[i] for i in self.order]
+        self.blocks = [
+            textvec.Vocabulary.of([f for f, k in zip(self.features, kinds[self.order]) if k == block]) for block in range(3)
+        ]
+        self.idf = np.asarray(spec["idf"], dtype=float)[self.order]
+        text_coef = np.asarray(spec["coef"], dtype=float)[self.order]
+        self.coef = np.concatenate([text_coef, np.asarray((self.structure or {}).get("coef", []), dtype=float)])
         self.intercept = float(spec["intercept"])
         self.threshold = float(spec["threshold"])
 
     def design(self, examples, counts: sparse.csr_matrix | None = None, facts=None) -> sparse.csr_matrix:
         if counts is None:
-            counts = textvec.count_matrix(textvec.tokenise(view_texts(examples, self.view)), self.vocabulary)
+            counts = textvec.count_blocks(textvec.tokenise(view_texts(examples, self.view)), *self.blocks)
         text = _tfidf(counts, self.idf)
         if self.structure and facts is None:
             facts = [facts_of(e) for e in examples]
@@ -206,7 +216,7 @@ def predict_rows(spec: dict[str, Any], ws: Workspace, rows: np.ndarray) -> tuple
     evaluator = ClassifierEvaluator(spec)
     counts, _ = ws.counts(evaluator.view)
     column_of = ws.column_index(evaluator.view)
-    columns = np.array([column_of[f] for f in evaluator.features], dtype=np.int64)
+    columns = np.array([column_of[f] for f in evaluator.features], dtype=np.int64)  # in the evaluator's order
     facts = [ws.facts[i] for i in rows] if evaluator.structure else None
     design = evaluator.design([ws.examples[i] for i in rows], counts=counts[rows][:, columns], facts=facts)
     scores = evaluator.scores_of(design)

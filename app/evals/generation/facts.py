@@ -15,6 +15,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,8 @@ for _language, _words in STOPWORDS.items():
     for _word in _words.split():
         STOPWORD_LANGUAGE.setdefault(_word, set()).add(_language)
 
+STOPWORD_SET = frozenset(STOPWORD_LANGUAGE)
+
 # Features every trace has, whatever the training data.
 BASE_FEATURES = (
     "output_chars",
@@ -64,20 +67,83 @@ BASE_FEATURES = (
     "tokens_in",
     "tokens_out",
 )
+BASE_INDEX = {name: i for i, name in enumerate(BASE_FEATURES)}
 MAX_TOOL_FEATURES = 40
 MAX_ARG_FEATURES = 60
 MIN_SUPPORT = 3
+MAX_TEXT_CHARS = 20_000
 
 
-@dataclass(frozen=True)
 class Facts:
-    """What one trace shows, before any context is applied."""
+    """What one trace shows, computed lazily: an evaluator pays only for the facts it reads."""
 
-    base: dict[str, float]
-    tools: Counter
-    tool_args: Counter
-    json_keys: frozenset | None
-    language: str
+    def __init__(self, example: Example):
+        self.example = example
+
+    @cached_property
+    def words(self) -> list[str]:
+        return WORD.findall(self.example.output[:MAX_TEXT_CHARS].lower())
+
+    @cached_property
+    def parsed_output(self) -> Any:
+        return _parse_json(self.example.output)
+
+    @cached_property
+    def json_keys(self) -> frozenset | None:
+        parsed = self.parsed_output
+        return frozenset(parsed) if isinstance(parsed, dict) else None
+
+    @cached_property
+    def language(self) -> str:
+        return detect_language(self.words)
+
+    @cached_property
+    def tools(self) -> Counter:
+        return Counter(c.name for c in self.example.all_tool_calls() if c.name)
+
+    @cached_property
+    def tool_args(self) -> Counter:
+        return Counter(a for c in self.example.all_tool_calls() for a in _scalar_arguments(c.name, c.arguments))
+
+    @cached_property
+    def roles(self) -> Counter:
+        return Counter(m.role for m in self.example.messages)
+
+    @cached_property
+    def latencies(self) -> list[float]:
+        return [s.latency_ms for s in self.example.spans if s.latency_ms is not None]
+
+    def value(self, name: str) -> float:
+        return float(_BASE_READERS[name](self))
+
+    def base_row(self) -> list[float]:
+        """Every base feature at once, in BASE_FEATURES order (one call per trace, not one per feature)."""
+        return [float(read(self)) for read in _BASE_ROW]
+
+
+_BASE_READERS = {
+    "output_chars": lambda f: len(f.example.output),
+    "output_words": lambda f: len(f.words),
+    "output_empty": lambda f: not f.example.output.strip(),
+    "output_is_json": lambda f: f.parsed_output is not None,
+    # Refusals show early; reading the whole of a long output adds time, not signal.
+    "output_refusal": lambda f: bool(REFUSAL.search(f.example.output[:2000])),
+    "output_repetition": lambda f: _repetition(f.words),
+    "input_chars": lambda f: len(f.example.input),
+    "n_messages": lambda f: len(f.example.messages),
+    "n_user_turns": lambda f: f.roles.get("user", 0),
+    "n_assistant_turns": lambda f: f.roles.get("assistant", 0),
+    "n_tool_calls": lambda f: sum(f.tools.values()),
+    "n_distinct_tools": lambda f: len(f.tools),
+    "n_tool_errors": lambda f: sum(_looks_like_error(m.content) for m in f.example.messages if m.role == "tool"),
+    "n_span_errors": lambda f: sum(s.status == "error" for s in f.example.spans),
+    "latency_max_ms": lambda f: max(f.latencies, default=0.0),
+    "latency_total_ms": lambda f: sum(f.latencies),
+    "tokens_in": lambda f: sum(s.tokens_in or 0 for s in f.example.spans),
+    "tokens_out": lambda f: sum(s.tokens_out or 0 for s in f.example.spans),
+}
+assert set(_BASE_READERS) == set(BASE_FEATURES)
+_BASE_ROW = [_BASE_READERS[name] for name in BASE_FEATURES]
 
 
 @dataclass
@@ -108,36 +174,7 @@ class StructureContext:
 
 
 def facts_of(example: Example) -> Facts:
-    output = example.output
-    words = WORD.findall(output.lower())
-    parsed = _parse_json(output)
-    calls = example.all_tool_calls()
-    tools = Counter(c.name for c in calls if c.name)
-    tool_args = Counter(arg for c in calls for arg in _scalar_arguments(c.name, c.arguments))
-    latencies = [s.latency_ms for s in example.spans if s.latency_ms is not None]
-    roles = Counter(m.role for m in example.messages)
-    base = {
-        "output_chars": float(len(output)),
-        "output_words": float(len(words)),
-        "output_empty": float(not output.strip()),
-        "output_is_json": float(parsed is not None),
-        "output_refusal": float(bool(REFUSAL.search(output[:5000]))),
-        "output_repetition": _repetition(words),
-        "input_chars": float(len(example.input)),
-        "n_messages": float(len(example.messages)),
-        "n_user_turns": float(roles.get("user", 0)),
-        "n_assistant_turns": float(roles.get("assistant", 0)),
-        "n_tool_calls": float(sum(tools.values())),
-        "n_distinct_tools": float(len(tools)),
-        "n_tool_errors": float(sum(_looks_like_error(m.content) for m in example.messages if m.role == "tool")),
-        "n_span_errors": float(sum(s.status == "error" for s in example.spans)),
-        "latency_max_ms": float(max(latencies, default=0.0)),
-        "latency_total_ms": float(sum(latencies)),
-        "tokens_in": float(sum(s.tokens_in or 0 for s in example.spans)),
-        "tokens_out": float(sum(s.tokens_out or 0 for s in example.spans)),
-    }
-    keys = frozenset(parsed) if isinstance(parsed, dict) else None
-    return Facts(base, tools, tool_args, keys, detect_language(words))
+    return Facts(example)
 
 
 def _parse_json(text: str) -> Any:
@@ -176,9 +213,10 @@ def _repetition(words: list[str]) -> float:
 
 
 def detect_language(words: list[str]) -> str:
+    """The language with most distinct stopwords among the first 400 words (at least 3), else "unknown"."""
     votes: Counter = Counter()
-    for word in words[:400]:
-        for language in STOPWORD_LANGUAGE.get(word, ()):
+    for word in STOPWORD_SET.intersection(words[:400]):
+        for language in STOPWORD_LANGUAGE[word]:
             votes[language] += 1
     if not votes:
         return "unknown"
@@ -217,14 +255,22 @@ def feature_matrix(facts: list[Facts], context: StructureContext, names: list[st
     """Rows = traces, columns = `names` (default: all of context.feature_names())."""
     names = context.feature_names() if names is None else names
     matrix = np.zeros((len(facts), len(names)))
+    base_columns = [i for i, name in enumerate(names) if name in BASE_INDEX]
+    if len(base_columns) > 3 and facts:
+        # Many base features: one row per trace beats one Python call per feature and trace.
+        base = np.array([f.base_row() for f in facts])
+        matrix[:, base_columns] = base[:, [BASE_INDEX[names[i]] for i in base_columns]]
+    else:
+        base_columns = []
     for column, name in enumerate(names):
-        matrix[:, column] = _feature_column(facts, name, context)
+        if column not in base_columns:
+            matrix[:, column] = _feature_column(facts, name, context)
     return matrix
 
 
 def _feature_column(facts: list[Facts], name: str, context: StructureContext) -> np.ndarray:
     if name in BASE_FEATURES:
-        return np.fromiter((f.base[name] for f in facts), dtype=float, count=len(facts))
+        return np.fromiter((f.value(name) for f in facts), dtype=float, count=len(facts))
     if name.startswith("tool_calls:"):
         tool = name.split(":", 1)[1]
         return np.fromiter((f.tools.get(tool, 0) for f in facts), dtype=float, count=len(facts))
