@@ -251,3 +251,16 @@ def labelled_trace_ids(session: Session, project_id: int) -> list[int]:
         UNION SELECT trace_id FROM adjudication WHERE project_id = :p
         ORDER BY 1
     """), {"p": project_id}))
+
+
+def item_for_trace(session: Session, queue_id: int, trace_id: int) -> QueueItem | None:
+    return session.scalar(select(QueueItem).where(QueueItem.queue_id == queue_id, QueueItem.trace_id == trace_id))
+
+
+def fail_feedback_for_traces(session: Session, trace_ids: Sequence[int]) -> dict[int, str]:
+    """The failing annotations' feedback per trace, joined (what evaluators learn the 'why' from)."""
+    rows = session.execute(text("""
+        SELECT trace_id, string_agg(feedback, E'\\n' ORDER BY id) FROM annotation
+        WHERE trace_id = ANY(:ids) AND verdict = 'fail' AND feedback <> '' GROUP BY trace_id
+    """), {"ids": list(trace_ids)})
+    return {trace_id: feedback for trace_id, feedback in rows}

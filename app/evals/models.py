@@ -76,6 +76,9 @@ class EvalRun(IdMixin, CreatedMixin, Base):
     filter: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     total: Mapped[int] = mapped_column(Integer, server_default="0")
     done: Mapped[int] = mapped_column(Integer, server_default="0")
+    # Backfills walk traces by id; each committed batch moves this on, so a
+    # re-delivered task resumes where the last commit left off.
+    cursor_trace_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
     failed: Mapped[int] = mapped_column(Integer, server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations import repository as annotations_repository
 from app.core.jobs import enqueue
+from app.evals import flows as evals_flows
 from app.traces import service
 from app.traces.repository import TraceKey
 from app.traces.semconv import SpanRecord
@@ -27,3 +28,4 @@ def traces_changed(session: Session, project_id: int, trace_ids: Sequence[int]) 
     enqueue(session, "traces.index_search", coalesce_seconds=SEARCH_INDEX_DELAY_S)
     if annotations_repository.live_queues(session, project_id):
         enqueue(session, "annotations.sample_live", project_id, list(trace_ids))
+    evals_flows.traces_ingested(session, project_id, trace_ids)

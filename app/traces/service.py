@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from sqlalchemy.orm import Session
 
@@ -73,11 +74,12 @@ def _trace_keys(spans: Sequence[SpanRecord], explicit: Iterable[TraceKey]) -> li
 
 
 def _span_rows(spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> list[tuple]:
-    fields = [_RECORD_FIELD.get(column, column) for column in repository.SPAN_COLUMNS[1:]]
-    return [(trace_ids[s.trace_id], *(getattr(s, f) for f in fields)) for s in spans]
+    return [(trace_ids[s.trace_id], *_span_values(s)) for s in spans]
 
 
 _RECORD_FIELD = {"external_id": "span_id", "parent_external_id": "parent_span_id"}
+# A record's values in `SPAN_COLUMNS` order after trace_id, read in one call.
+_span_values = attrgetter(*(_RECORD_FIELD.get(column, column) for column in repository.SPAN_COLUMNS[1:]))
 
 
 def _rollups(spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> list[Rollup]:
@@ -269,7 +271,8 @@ def conversation(trace: Trace, last_llm: tuple | None) -> list[dict]:
 
 def trace_views(session: Session, trace_ids: Sequence[int]) -> dict[int, dict]:
     """Trace views in three queries, whatever the count: {id, input, output, messages,
-    system, metadata, spans, group}; the group keeps one session (or one input) together."""
+    system, metadata, spans, group, start_time}; the group keeps one session (or one
+    input) together."""
     traces = repository.traces_by_id(session, trace_ids)
     last_llm = repository.last_llm_spans(session, trace_ids)
     spans: dict[int, list[dict]] = {}
@@ -286,6 +289,7 @@ def trace_views(session: Session, trace_ids: Sequence[int]) -> dict[int, dict]:
             "messages": conversation(trace, llm), "system": (llm[0] if llm else None) or "",
             "metadata": {**trace.metadata_, **_trace_labels(trace)}, "spans": spans.get(trace.id, []),
             "group": trace.session_id or f"input:{hash_text(trace.input or trace.external_id)}",
+            "start_time": trace.start_time,
         }
     return views
 

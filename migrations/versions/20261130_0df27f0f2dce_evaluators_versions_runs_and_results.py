@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('filter', postgresql.JSONB(astext_type=sa.Text()), server_default='{}', nullable=False),
     sa.Column('total', sa.Integer(), server_default='0', nullable=False),
     sa.Column('done', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('cursor_trace_id', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('failed', sa.Integer(), server_default='0', nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),

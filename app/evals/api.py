@@ -1,0 +1,89 @@
+"""JSON routes of the evals domain, under /api/v1."""
+
+from fastapi import APIRouter, status
+
+from app.accounts.access import ProjectAdmin, ProjectViewer, SessionDep
+from app.core.errors import NotFound
+from app.evals import flows, repository, service
+from app.evals.schemas import (BackfillCreate, EvaluatorRead, EvaluatorUpdate, FailureRate, GenerateRequest,
+                               ManualEvaluatorCreate, RunRead, VersionRead)
+
+router = APIRouter(tags=["evaluators"])
+
+
+def _read(session, evaluator, with_versions: bool = False) -> EvaluatorRead:
+    versions = repository.versions_of(session, evaluator.id)
+    active = next((v for v in versions if v.id == evaluator.active_version_id), None)
+    return EvaluatorRead.model_validate(evaluator).model_copy(update={
+        "fit_for_gating": service.fit_for_gating(active),
+        "versions": [VersionRead.model_validate(v) for v in versions] if with_versions else []})
+
+
+@router.get("/evaluators", response_model=list[EvaluatorRead])
+def list_evaluators(ctx: ProjectViewer, session: SessionDep):
+    return [_read(session, e) for e in repository.evaluators_of(session, ctx.project.id)]
+
+
+@router.post("/evaluators/generate", response_model=VersionRead, status_code=status.HTTP_202_ACCEPTED,
+             summary="Generate (a new version of) the issue's evaluator in the background")
+def generate(body: GenerateRequest, ctx: ProjectAdmin, session: SessionDep):
+    return flows.request_generation(session, ctx.project.id, body.issue_id,
+                                    actor_id=ctx.user.id if ctx.user else None)
+
+
+@router.post("/evaluators", response_model=EvaluatorRead, status_code=status.HTTP_201_CREATED,
+             summary="A hand-written evaluator, scored on the labels like generated ones")
+def create_manual(body: ManualEvaluatorCreate, ctx: ProjectAdmin, session: SessionDep):
+    version = service.create_manual(session, ctx.project.id, body.issue_id, body.name, body.spec,
+                                    actor_id=ctx.user.id if ctx.user else None)
+    return _read(session, service.get_evaluator(session, ctx.project.id, version.evaluator_id), True)
+
+
+@router.get("/evaluators/{evaluator_id}", response_model=EvaluatorRead)
+def get_evaluator(evaluator_id: int, ctx: ProjectViewer, session: SessionDep):
+    return _read(session, service.get_evaluator(session, ctx.project.id, evaluator_id), True)
+
+
+@router.patch("/evaluators/{evaluator_id}", response_model=EvaluatorRead)
+def update_evaluator(evaluator_id: int, body: EvaluatorUpdate, ctx: ProjectAdmin, session: SessionDep):
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.set_sampling_rate(session, evaluator, body.sampling_rate)
+    return _read(session, evaluator, True)
+
+
+@router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)
+def activate(evaluator_id: int, version_id: int, ctx: ProjectAdmin, session: SessionDep):
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
+    return _read(session, evaluator, True)
+
+
+@router.post("/evaluators/{evaluator_id}/deactivate", response_model=EvaluatorRead)
+def deactivate(evaluator_id: int, ctx: ProjectAdmin, session: SessionDep):
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.deactivate(session, evaluator)
+    return _read(session, evaluator, True)
+
+
+@router.get("/evaluators/{evaluator_id}/failure-rate", response_model=FailureRate,
+            summary="Observed failure rate over 7 days, corrected with TPR/TNR (Rogan–Gladen)")
+def failure_rate(evaluator_id: int, ctx: ProjectViewer, session: SessionDep):
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    if evaluator.active_version_id is None:
+        raise NotFound("This evaluator has no active version.")
+    rate = service.estimated_failure_rate(session, repository.get_version(session, evaluator.active_version_id))
+    return FailureRate(**{k: rate.get(k) for k in FailureRate.model_fields})
+
+
+@router.post("/eval-runs", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED,
+             summary="Backfill: run evaluators over past traces (a time range or a filter)")
+def start_backfill(body: BackfillCreate, ctx: ProjectAdmin, session: SessionDep):
+    return flows.start_backfill(session, ctx.project.id, body.evaluator_ids, body.filter)
+
+
+@router.get("/eval-runs/{run_id}", response_model=RunRead)
+def get_run(run_id: int, ctx: ProjectViewer, session: SessionDep):
+    run = repository.get_run(session, run_id)
+    if run is None or run.project_id != ctx.project.id:
+        raise NotFound("No such run in this project.")
+    return run

@@ -1,0 +1,48 @@
+"""Orchestration of evals: generation jobs, online runs, backfills, realignment, occurrences."""
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from app.core.jobs import enqueue
+from app.evals import repository, service
+from app.evals.service import Occurrence
+from app.issues import service as issues
+
+REALIGN_DELAY_S = 60.0
+
+
+def request_generation(session: Session, project_id: int, issue_id: int, *, actor_id: int | None):
+    version = service.request_generation(session, project_id, issue_id, actor_id=actor_id)
+    enqueue(session, "evals.generate", version.id)
+    return version
+
+
+def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict):
+    run = service.start_backfill(session, project_id, evaluator_ids, filters)
+    enqueue(session, "evals.backfill", run.id)
+    return run
+
+
+def traces_ingested(session: Session, project_id: int, trace_ids: Sequence[int]) -> None:
+    """New or updated traces are evaluated by every running evaluator, after commit."""
+    if repository.has_running_evaluators(session, project_id):
+        enqueue(session, "evals.run_online", project_id, list(trace_ids))
+
+
+def labels_changed(session: Session, project_id: int) -> None:
+    """New human labels (a pass is a negative for every issue): re-score the project's
+    active evaluators against labels they never saw, at most once a minute each."""
+    for evaluator in repository.evaluators_of(session, project_id):
+        if evaluator.active:
+            enqueue(session, "evals.realign", evaluator.id, coalesce_seconds=REALIGN_DELAY_S)
+
+
+def occurrences_found(session: Session, project_id: int, occurrences: Sequence[Occurrence]) -> None:
+    """Evaluator-detected failures update their issues (last seen, regressions)."""
+    latest: dict[int, object] = {}
+    for occurrence in occurrences:
+        current = latest.get(occurrence.issue_id)
+        latest[occurrence.issue_id] = max(current, occurrence.trace_start) if current else occurrence.trace_start
+    for issue in issues.get_issues(session, project_id, latest):
+        issues.record_occurrence(session, issue, latest[issue.id], source="evaluator")

@@ -1,0 +1,113 @@
+"""All SQL of the evals domain."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion
+from app.issues.models import Issue
+
+
+def get_evaluator(session: Session, project_id: int, evaluator_id: int) -> Evaluator | None:
+    return session.scalar(select(Evaluator).where(Evaluator.project_id == project_id,
+                                                  Evaluator.id == evaluator_id))
+
+
+def evaluators_of(session: Session, project_id: int) -> list[Evaluator]:
+    return list(session.scalars(select(Evaluator).where(Evaluator.project_id == project_id)
+                                .order_by(Evaluator.created_at.desc(), Evaluator.id.desc())))
+
+
+def evaluator_for_issue(session: Session, project_id: int, issue_id: int, origin: str) -> Evaluator | None:
+    return session.scalar(select(Evaluator).where(
+        Evaluator.project_id == project_id, Evaluator.issue_id == issue_id, Evaluator.origin == origin)
+        .order_by(Evaluator.id).limit(1))
+
+
+def get_version(session: Session, version_id: int) -> EvaluatorVersion | None:
+    return session.get(EvaluatorVersion, version_id)
+
+
+def versions_of(session: Session, evaluator_id: int) -> list[EvaluatorVersion]:
+    return list(session.scalars(select(EvaluatorVersion).where(EvaluatorVersion.evaluator_id == evaluator_id)
+                                .order_by(EvaluatorVersion.number.desc())))
+
+
+def versions_by_id(session: Session, version_ids: Sequence[int]) -> dict[int, EvaluatorVersion]:
+    rows = session.scalars(select(EvaluatorVersion).where(EvaluatorVersion.id.in_(list(version_ids))))
+    return {v.id: v for v in rows}
+
+
+def next_version_number(session: Session, evaluator_id: int) -> int:
+    current = session.scalar(select(func.max(EvaluatorVersion.number))
+                             .where(EvaluatorVersion.evaluator_id == evaluator_id))
+    return (current or 0) + 1
+
+
+def running_active_versions(session: Session, project_id: int) -> list[tuple[Evaluator, EvaluatorVersion]]:
+    """Active evaluators with a ready version, except those of ignored issues."""
+    rows = session.execute(
+        select(Evaluator, EvaluatorVersion)
+        .join(EvaluatorVersion, EvaluatorVersion.id == Evaluator.active_version_id)
+        .outerjoin(Issue, Issue.id == Evaluator.issue_id)
+        .where(Evaluator.project_id == project_id, Evaluator.active.is_(True),
+               EvaluatorVersion.status == "ready", func.coalesce(Issue.state, "") != "ignored"))
+    return [(evaluator, version) for evaluator, version in rows]
+
+
+def has_running_evaluators(session: Session, project_id: int) -> bool:
+    return bool(running_active_versions(session, project_id))
+
+
+_UPSERT_RESULTS = text("""
+INSERT INTO eval_result (evaluator_version_id, trace_id, trace_start, run_id, verdict, score, explanation)
+SELECT u.version_id, u.trace_id, t.start_time, u.run_id, u.verdict, u.score, u.explanation
+FROM unnest(CAST(:version_id AS bigint[]), CAST(:trace_id AS bigint[]), CAST(:run_id AS bigint[]),
+            CAST(:verdict AS text[]), CAST(:score AS float8[]), CAST(:explanation AS text[]))
+     AS u(version_id, trace_id, run_id, verdict, score, explanation)
+JOIN trace t ON t.id = u.trace_id
+ON CONFLICT (evaluator_version_id, trace_id) DO UPDATE SET
+    verdict = EXCLUDED.verdict, score = EXCLUDED.score, explanation = EXCLUDED.explanation,
+    run_id = COALESCE(EXCLUDED.run_id, eval_result.run_id), trace_start = EXCLUDED.trace_start,
+    created_at = now()
+""")
+
+
+def upsert_results(session: Session, rows: Sequence[tuple]) -> None:
+    """Store verdicts (version, trace, run, verdict, score, explanation); a re-run overwrites."""
+    if not rows:
+        return
+    columns = list(zip(*rows))
+    session.execute(_UPSERT_RESULTS, {
+        "version_id": list(columns[0]), "trace_id": list(columns[1]), "run_id": list(columns[2]),
+        "verdict": list(columns[3]), "score": list(columns[4]), "explanation": list(columns[5])})
+
+
+def results_for_trace(session: Session, trace_id: int) -> list[tuple[EvalResult, Evaluator]]:
+    rows = session.execute(
+        select(EvalResult, Evaluator).join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
+        .join(Evaluator, Evaluator.id == EvaluatorVersion.evaluator_id)
+        .where(EvalResult.trace_id == trace_id).order_by(Evaluator.name))
+    return [(result, evaluator) for result, evaluator in rows]
+
+
+def verdict_counts(session: Session, version_id: int, since: datetime | None = None) -> tuple[int, int]:
+    """(fails, total) among this version's results, for traces started since `since`."""
+    query = select(func.count().filter(EvalResult.verdict == "fail"),
+                   func.count().filter(EvalResult.verdict != "error")).where(
+        EvalResult.evaluator_version_id == version_id)
+    if since is not None:
+        query = query.where(EvalResult.trace_start >= since)
+    fails, total = session.execute(query).one()
+    return fails, total
+
+
+def get_run(session: Session, run_id: int) -> EvalRun | None:
+    return session.get(EvalRun, run_id)
+
+
+def runs_of(session: Session, project_id: int, limit: int = 20) -> list[EvalRun]:
+    return list(session.scalars(select(EvalRun).where(EvalRun.project_id == project_id)
+                                .order_by(EvalRun.created_at.desc()).limit(limit)))

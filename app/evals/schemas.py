@@ -1,0 +1,81 @@
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerateRequest(BaseModel):
+    issue_id: int
+
+
+class ManualEvaluatorCreate(BaseModel):
+    issue_id: int
+    name: str = Field(min_length=1, max_length=300)
+    spec: dict[str, Any] = Field(description="An evaluator spec: rule, regex, structure, or judge prompt")
+
+
+class EvaluatorUpdate(BaseModel):
+    sampling_rate: float = Field(gt=0, le=1)
+
+
+class VersionRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    number: int
+    status: str
+    error: str | None
+    family: str | None
+    spec: dict | None
+    mcc: float | None
+    mcc_ci_low: float | None
+    mcc_ci_high: float | None
+    tpr: float | None
+    tnr: float | None
+    metrics: dict
+    train_size: int | None
+    holdout_size: int | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class EvaluatorRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    issue_id: int | None
+    name: str
+    origin: str
+    active: bool
+    active_version_id: int | None
+    sampling_rate: float
+    drift: dict | None
+    fit_for_gating: bool = False
+    versions: list[VersionRead] = Field(default_factory=list)
+
+
+class BackfillCreate(BaseModel):
+    evaluator_ids: list[int] = Field(min_length=1)
+    filter: dict = Field(default_factory=dict, description="Explorer filter fields, e.g. start_from/start_to")
+
+
+class RunRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    kind: str
+    status: str
+    evaluator_version_ids: list[int]
+    filter: dict
+    done: int
+    error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class FailureRate(BaseModel):
+    observed: float | None
+    n: int
+    estimate: float | None
+    ci: list[float | None] | None
+    reason: str | None = None
