@@ -9,6 +9,10 @@ PYTEST_ARGS ?=
 $(BIN)/sextant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-deps: $(BIN)/sextant pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -21,7 +25,7 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
-test: $(BIN)/sextant chromium
+test: $(VENV)/.test-deps chromium
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 clean:
