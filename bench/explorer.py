@@ -163,7 +163,8 @@ SELECT t.id, 's' || k, CASE WHEN k > 0 THEN 's' || ((k - 1) / 3) END,
        CASE WHEN x.kind = 'llm' THEN jsonb_build_array(
            jsonb_build_object('role', 'system', 'content', 'You are a helpful support agent.'),
            jsonb_build_object('role', 'user', 'content', x.question)) END,
-       CASE WHEN x.kind = 'llm' THEN jsonb_build_array(jsonb_build_object('role', 'assistant', 'content', x.answer)) END,
+       CASE WHEN x.kind = 'llm' THEN
+           jsonb_build_array(jsonb_build_object('role', 'assistant', 'content', x.answer)) END,
        CASE WHEN x.kind = 'llm' THEN x.tokens_in END, CASE WHEN x.kind = 'llm' THEN x.tokens_out END,
        CASE WHEN x.kind = 'llm' THEN x.tokens_in * 2.5e-6 + x.tokens_out * 1e-5 END,
        t.start_time + (t.end_time - t.start_time) * (k::float8 / n.spans),
