@@ -136,7 +136,8 @@ def _extra_condition(explorer_filter: ExplorerFilter, value: str):
 def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | None, *,
                extra_conditions: Sequence = (), limit: int = PAGE_SIZE,
                preview_chars: int = repository.PREVIEW_CHARS) -> tuple[list, str | None]:
-    """One page of trace summaries and the cursor of the next (None on the last page)."""
+    """One page of trace summaries and the cursor of the next (None on the last page): what
+    `service.list_traces` does, with rows of what a list shows instead of whole traces."""
     after = service.decode_cursor(cursor) if cursor else None
     rows = repository.trace_summaries(session, project_id, filters, limit=limit + 1, after=after,
                                       extra_conditions=extra_conditions, preview_chars=preview_chars)

@@ -3,10 +3,15 @@
 (function () {
   "use strict";
 
-  // Leave empty fields out of the request, so the pushed URL holds only real filters.
+  // Leave empty fields (and dates a preset range overrides) out of the request, so
+  // the pushed URL holds only the filters in force.
   document.addEventListener("htmx:configRequest", function (event) {
     if (event.detail.elt.id !== "trace-filters") return;
     const params = event.detail.parameters; // htmx 2 hands over a FormData proxy
+    if (params.get("range") !== "custom") {
+      params.delete("from");
+      params.delete("to");
+    }
     for (const name of Array.from(params.keys())) {
       if (params.get(name) === "") params.delete(name);
     }
