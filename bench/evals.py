@@ -27,7 +27,7 @@ from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from app.evals.generation import Budget, compile_spec, generate, mcc
+from app.evals.generation import compile_spec, generate, mcc
 from app.evals.generation.classifier import fit_classifier
 from app.evals.generation.examples import as_examples
 from app.evals.generation.metrics import Confusion

@@ -6,7 +6,7 @@ from app.evals.generation import apply_file, fit_file
 from app.evals.generation.files import InputError
 from tests.evals.synthetic import synthetic_traces
 
-QUICK = {"n_splits": 4, "n_repeats": 1, "generations": 1}
+QUICK = {"n_splits": 3, "n_repeats": 1, "generations": 1}
 
 
 def _write_jsonl(path, rows):
@@ -15,10 +15,11 @@ def _write_jsonl(path, rows):
 
 def test_fit_then_apply_round_trip(tmp_path):
     labelled, evaluator, traces, verdicts = (tmp_path / n for n in ("l.jsonl", "e.json", "t.jsonl", "v.jsonl"))
-    rows = synthetic_traces(160, seed=11)
+    rows = synthetic_traces(100, seed=11)
     _write_jsonl(labelled, rows)
     summary = fit_file(labelled, evaluator, seed=0, budget=QUICK)
     assert summary["status"] == "ok" and summary["refit_on_all"]
+    assert summary["text"].startswith("held-out MCC") and "refit on all 100 examples" in summary["text"]
     document = json.loads(evaluator.read_text())
     metrics = document["metrics"]
     assert set(metrics) == {"mcc", "mcc_ci", "tpr", "tnr", "n_holdout"}

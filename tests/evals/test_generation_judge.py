@@ -123,3 +123,11 @@ def test_generate_considers_a_judge_and_keeps_to_the_budget(stub):
     assert any(note.startswith("LLM judge") for note in result.notes)
     assert stub.calls <= 90
     assert result.metrics["n"] == result.sizes["n_holdout"]
+
+
+def test_a_judge_spec_runs_with_its_own_model(stub):
+    client = _client(stub)
+    spec = judge_spec('Fail on "late".', "other-model")
+    compile_spec(spec, llm=client).evaluate([{"id": "a", "output": "late again"}])
+    assert stub.requests[-1]["model"] == "other-model"
+    assert client.usage.calls == 1  # the budget is shared

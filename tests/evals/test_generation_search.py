@@ -3,7 +3,6 @@
 import json
 import math
 
-import numpy as np
 import pytest
 
 from app.evals.generation import Budget, GenerationResult, InsufficientData, compile_spec, generate
@@ -12,7 +11,7 @@ from app.evals.generation.examples import as_examples
 from app.evals.generation.splits import holdout_split
 from tests.evals.synthetic import random_labels, synthetic_traces
 
-QUICK = Budget(n_splits=4, n_repeats=1, generations=1)
+QUICK = Budget(n_splits=3, n_repeats=1, generations=1)
 
 
 def test_too_few_examples_says_how_many_more():
@@ -26,7 +25,7 @@ def test_too_few_examples_says_how_many_more():
 
 
 def test_generation_end_to_end_reports_held_out_figures_and_refits():
-    data = synthetic_traces(240, seed=5)
+    data = synthetic_traces(150, seed=5)
     result = generate(data, seed=0, budget=QUICK)
     assert isinstance(result, GenerationResult)
     m = result.metrics
@@ -34,9 +33,9 @@ def test_generation_end_to_end_reports_held_out_figures_and_refits():
     low, high = m["mcc_ci"]
     assert low <= m["mcc"] <= high
     assert m["n"] == result.sizes["n_holdout"] == sum(m["confusion"].values())
-    assert result.sizes["n_train"] + result.sizes["n_holdout"] == 240
-    assert result.refit_on_all and result.sizes["n_refit"] == 240
-    assert 0.2 <= result.sizes["n_holdout"] / 240 <= 0.4
+    assert result.sizes["n_train"] + result.sizes["n_holdout"] == 150
+    assert result.refit_on_all and result.sizes["n_refit"] == 150
+    assert 0.2 <= result.sizes["n_holdout"] / 150 <= 0.4
     assert result.leaderboard and result.leaderboard[0]["cv_mcc"] >= result.cv["mcc"] - 0.05
     json.dumps(result.to_dict())  # all plain JSON
     verdicts = compile_spec(json.loads(json.dumps(result.spec))).evaluate(data[:5])
@@ -44,7 +43,7 @@ def test_generation_end_to_end_reports_held_out_figures_and_refits():
 
 
 def test_search_never_sees_the_held_out_split(monkeypatch):
-    data = synthetic_traces(120, seed=6)
+    data = synthetic_traces(90, seed=6)
     seen_ids = []
     real_search = generate_module.search
 

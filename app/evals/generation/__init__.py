@@ -28,6 +28,7 @@ bootstrap_ci(actual_fail, predicted_fail, *, groups=None, n_boot=2000, level=0.9
     -> (low, high) | (None, None)
 rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95) -> {"estimate", "ci", "reason"}
 fit_file(examples_jsonl_path, out_json_path, **generate_options) -> printable summary dict
+describe_spec(spec) -> one readable line ("fail if output contains 'refund within 0 days'").
 apply_file(evaluator_json_path, input_jsonl_path, output_jsonl_path, *, llm=None) -> lines written
 
 Spec format (plain JSON, never pickle): {"format": "sextant.evaluator", "version": 1,
@@ -41,7 +42,7 @@ from .files import apply_file, fit_file
 from .pipeline import Budget, GenerationResult, InsufficientData, generate, score_spec
 from .llm import LLMClient, LLMConfig, LLMError, MemoryCache
 from .metrics import Confusion, binary_metrics, bootstrap_ci, mcc, rogan_gladen
-from .spec import Evaluator, SpecError, Verdict, compile_spec
+from .spec import Evaluator, SpecError, Verdict, compile_spec, describe_spec
 
 # A trace view and a labelled example are the same shape.
 TraceView = Example
@@ -64,6 +65,7 @@ __all__ = [
     "binary_metrics",
     "bootstrap_ci",
     "compile_spec",
+    "describe_spec",
     "fit_file",
     "generate",
     "mcc",

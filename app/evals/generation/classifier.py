@@ -15,10 +15,13 @@ on the training predictions themselves (those separate far too well).
 
 from __future__ import annotations
 
+import warnings
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from scipy import sparse
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from . import textvec
@@ -40,9 +43,13 @@ def fit_classifier(
     view: str = "full",
     C: float = 1.0,
     with_structure: bool = False,
+    threshold: str = "balanced",
     seed: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
+    """Fit on `rows` of the workspace. `threshold`: "balanced" keeps 0.5, the natural cut of a
+    class-balanced model; "tuned" maximises MCC on inner out-of-fold scores. Which one generalises
+    better depends on the data (tuning is noisy on few examples), so the search tries both."""
     counts, names = ws.counts(view)
     train_counts = counts[rows]
     y = ws.actual_fail[rows]
@@ -52,8 +59,8 @@ def fit_classifier(
     structure = _fit_structure([ws.facts[i] for i in rows], y) if with_structure else None
     design = _design(text, structure, [ws.facts[i] for i in rows])
     groups = [ws.groups[i] for i in rows]
-    threshold = _tune_threshold(design, y, groups, C, seed)
-    model = _logistic(C, seed, design.shape).fit(design, y)
+    cut = _tune_threshold(design, y, groups, C, seed) if threshold == "tuned" else 0.5
+    model = _fit_logistic(C, seed, design, y)
     coef = model.coef_.ravel()
     n_text = len(columns)
     if structure is not None:
@@ -65,7 +72,7 @@ def fit_classifier(
         idf=idf.tolist(),
         coef=coef[:n_text].tolist(),
         intercept=float(model.intercept_[0]),
-        threshold=threshold,
+        threshold=cut,
         structure=structure,
         C=C,
     )
@@ -128,6 +135,13 @@ def _logistic(C: float, seed: int, shape: tuple[int, int]) -> LogisticRegression
     )
 
 
+def _fit_logistic(C: float, seed: int, design: sparse.csr_matrix, y: np.ndarray) -> LogisticRegression:
+    with warnings.catch_warnings():
+        # Weakly regularised fits may stop at max_iter; the model is still usable and is scored by CV.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _logistic(C, seed, design.shape).fit(design, y)
+
+
 def _tune_threshold(design: sparse.csr_matrix, y: np.ndarray, groups: list[str], C: float, seed: int) -> float:
     """Inner grouped CV inside the training rows: out-of-fold scores, then the MCC-best cut."""
     try:
@@ -136,7 +150,7 @@ def _tune_threshold(design: sparse.csr_matrix, y: np.ndarray, groups: list[str],
         return 0.5
     scores = np.full(len(y), np.nan)
     for fold in folds:
-        model = _logistic(C, seed, design.shape).fit(design[fold.train], y[fold.train])
+        model = _fit_logistic(C, seed, design[fold.train], y[fold.train])
         scores[fold.test] = model.predict_proba(design[fold.test])[:, 1]
     known = ~np.isnan(scores)
     if known.sum() < 4 or len(set(y[known].tolist())) < 2:
@@ -162,14 +176,17 @@ class ClassifierEvaluator:
         kinds = np.array([textvec.block_of(f) for f in vocabulary], dtype=np.int8)
         self.order = np.argsort(kinds, kind="stable")
         self.features = [vocabulary[i] for i in self.order]
-        self.blocks = [
-            textvec.Vocabulary.of([f for f, k in zip(self.features, kinds[self.order]) if k == block]) for block in range(3)
-        ]
+        self._kinds = kinds[self.order]
         self.idf = np.asarray(spec["idf"], dtype=float)[self.order]
         text_coef = np.asarray(spec["coef"], dtype=float)[self.order]
         self.coef = np.concatenate([text_coef, np.asarray((self.structure or {}).get("coef", []), dtype=float)])
         self.intercept = float(spec["intercept"])
         self.threshold = float(spec["threshold"])
+
+    @cached_property
+    def blocks(self) -> list[textvec.Vocabulary]:
+        """Vocabularies of the three blocks; built on first use (the search's fast path never needs them)."""
+        return [textvec.Vocabulary.of([f for f, k in zip(self.features, self._kinds) if k == b]) for b in range(3)]
 
     def design(self, examples, counts: sparse.csr_matrix | None = None, facts=None) -> sparse.csr_matrix:
         if counts is None:

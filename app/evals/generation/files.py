@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 from .examples import Example
 from .pipeline import Budget, InsufficientData, generate
-from .spec import compile_spec
+from .spec import compile_spec, describe_spec
 
 APPLY_BATCH = 2000
 
@@ -72,6 +72,7 @@ def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **optio
     Path(out_json_path).write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
     return {
         "status": "ok",
+        "text": _summary_line(result),
         "evaluator": str(out_json_path),
         "family": result.spec["family"],
         "chosen": result.cv.get("chosen"),
@@ -109,3 +110,23 @@ def apply_file(
                 out.write(json.dumps({"id": example.id, **verdict.as_dict()}, ensure_ascii=False) + "\n")
                 written += 1
     return written
+
+
+def _figure(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def _summary_line(result) -> str:
+    m = result.metrics
+    low, high = m["mcc_ci"]
+    mcc_text = f"undefined ({m['mcc_undefined_reason']})" if m["mcc"] is None else f"{m['mcc']:.3f}"
+    interval = f" [95% CI {_figure(low)}, {_figure(high)}]" if low is not None else ""
+    refit = (
+        f"refit on all {result.sizes['n_refit']} examples" if result.refit_on_all
+        else f"fitted on the {result.sizes['n_train']} training examples"
+    )
+    return (
+        f"held-out MCC {mcc_text}{interval} on {m['n']} examples "
+        f"(TPR {_figure(m['tpr'])}, TNR {_figure(m['tnr'])}, precision {_figure(m['precision'])}); "
+        f"evaluator: {describe_spec(result.spec)}; {refit}"
+    )

@@ -87,7 +87,10 @@ class JudgeEvaluator:
         self.spec = spec
         self.prompt = str(spec["prompt"])
         self.max_output_tokens = int(spec.get("max_output_tokens", 200))
-        self.llm: LLMClient = client_for(llm)
+        client = client_for(llm)
+        # A judge is scored with the model it was written for, whatever the client's default.
+        model = str(spec.get("model") or client.model)
+        self.llm: LLMClient = client if model == client.model else client.with_model(model)
 
     def _answers(self, examples: list[Example]) -> list[tuple[bool | None, str]]:
         return [

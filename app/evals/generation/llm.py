@@ -147,6 +147,11 @@ class LLMClient:
                 pass
         time.sleep(delay)
 
+    def with_model(self, model: str) -> "LLMClient":
+        """The same endpoint, cache and budget (usage is shared), another model."""
+        config = LLMConfig(**{**self.config.__dict__, "model": model, "cache": self.cache})
+        return LLMClient(config, self.max_calls, self.max_tokens, self.usage, self.transport)
+
     def close(self) -> None:
         self._http.close()
 

@@ -33,9 +33,8 @@ MIN_GAIN = 0.01
 
 
 def fit_rule(ws: Workspace, rows: np.ndarray, *, field: str, max_clauses: int = 2, **_: Any) -> dict[str, Any]:
-    presence, names = ws.presence(field)
     y = ws.actual_fail[rows]
-    candidates = _candidates(presence, names, rows, y)
+    candidates = _candidates(ws, field, rows, y)
     if not candidates:
         # Nothing separates the labels: a rule that never fires (MCC undefined, scored as such).
         return envelope("rule", combine="any", clauses=[])
@@ -48,8 +47,9 @@ def fit_rule(ws: Workspace, rows: np.ndarray, *, field: str, max_clauses: int = 
     return envelope("rule", combine=op, clauses=clauses)
 
 
-def _candidates(presence, names: list[str], rows: np.ndarray, y: np.ndarray) -> list[tuple[str, bool, np.ndarray]]:
+def _candidates(ws: Workspace, field: str, rows: np.ndarray, y: np.ndarray) -> list[tuple[str, bool, np.ndarray]]:
     """(phrase, negate, fires-on-train-rows) for the n-grams most associated with the labels."""
+    presence, names, order_penalty = ws.presence(field)
     if not names:
         return []
     train = presence[rows]
@@ -62,17 +62,16 @@ def _candidates(presence, names: list[str], rows: np.ndarray, y: np.ndarray) -> 
         chi2 = n * (a * d - b * c) ** 2 / ((a + b) * (c + d) * n1 * n0)
     chi2 = np.nan_to_num(chi2)
     rate_difference = a / n1 - b / n0
-    # Shorter phrases first among equals: they read better and generalise more;
-    # but a phrase of numbers alone says little to a reader, so it goes last.
-    lengths = np.array([len(name) + (100 if not name.replace("0", "").strip() else 0) for name in names])
     picked = []
     for negate, sign, limit in ((False, 1.0, CANDIDATES_CONTAINS), (True, -1.0, CANDIDATES_LACKS)):
         eligible = np.flatnonzero((sign * rate_difference > 0) & ((b if negate else a) >= 2))
-        order = eligible[np.lexsort((lengths[eligible], -chi2[eligible]))][: limit * 3]
+        order = eligible[np.lexsort((order_penalty[eligible], -chi2[eligible]))][: limit * 3]
+        if not len(order):
+            continue
+        present = train[:, order].toarray() > 0
         seen: set[bytes] = set()
-        for column in order:
-            present = train[:, column].toarray().ravel() > 0
-            fires = ~present if negate else present
+        for k, column in enumerate(order):
+            fires = ~present[:, k] if negate else present[:, k]
             key = np.packbits(fires).tobytes()
             if key in seen:  # same training rows as a better phrase: redundant
                 continue

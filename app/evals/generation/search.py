@@ -129,9 +129,10 @@ def base_recipes(ws: Workspace, settings: SearchSettings) -> list[Recipe]:
         views.append("input_output")
     if any(e.messages for e in ws.examples):
         views.append("full")
-    recipes += [Recipe.of("classifier", view=v, C=1.0, with_structure=False) for v in views]
+    recipes += [Recipe.of("classifier", view=v, C=1.0, with_structure=False, threshold="balanced") for v in views]
     if views:
-        recipes.append(Recipe.of("classifier", view=views[-1], C=1.0, with_structure=True))
+        recipes.append(Recipe.of("classifier", view=views[-1], C=1.0, with_structure=True, threshold="balanced"))
+        recipes.append(Recipe.of("classifier", view=views[-1], C=1.0, with_structure=False, threshold="tuned"))
     return recipes
 
 
@@ -145,6 +146,7 @@ def mutations(recipe: Recipe) -> list[Recipe]:
     if recipe.family == "classifier":
         out = [Recipe.of("classifier", **{**p, "C": c}) for c in (p["C"] / 10, p["C"] * 10) if 0.001 <= c <= 100]
         out.append(Recipe.of("classifier", **{**p, "with_structure": not p["with_structure"]}))
+        out.append(Recipe.of("classifier", **{**p, "threshold": "tuned" if p["threshold"] == "balanced" else "balanced"}))
         return out
     return []
 

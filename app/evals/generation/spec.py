@@ -151,3 +151,32 @@ def spec_cost(spec: Mapping[str, Any]) -> float:
     if family == "combine":
         return sum(spec_cost(p) for p in spec["parts"])
     return {"rule": 1.0, "structure": 1.0, "classifier": 3.0, "judge": 1000.0}.get(family, 1.0)
+
+
+def describe_spec(spec: Mapping[str, Any]) -> str:
+    """One line a person can read: what makes this evaluator fail a trace."""
+    family = spec.get("family")
+    if family == "combine":
+        joiner = " OR " if spec.get("op") == "any" else " AND "
+        return joiner.join(f"({describe_spec(p)})" for p in spec.get("parts", []))
+    if family == "rule":
+        clauses = [
+            f"{c.get('field', 'output')} {'lacks' if c.get('negate') else 'contains'} "
+            + (f"/{c.get('pattern')}/" if c.get("kind") == "regex" else repr(c.get("pattern")))
+            for c in spec.get("clauses", [])
+        ]
+        joiner = " or " if spec.get("combine", "any") == "any" else " and "
+        return "fail if " + joiner.join(clauses) if clauses else "never fails"
+    if family == "structure":
+        conditions = [f"{c['feature']} {c['op']} {c['value']}" for c in spec.get("conditions", [])]
+        joiner = " or " if spec.get("combine", "any") == "any" else " and "
+        return "fail if " + joiner.join(conditions) if conditions else "never fails"
+    if family == "classifier":
+        extra = " + structural facts" if spec.get("structure") else ""
+        return (
+            f"TF-IDF ({len(spec.get('vocabulary', []))} n-grams of {spec.get('view')}){extra} -> logistic regression, "
+            f"fail if score >= {float(spec.get('threshold', 0.5)):.3f}"
+        )
+    if family == "judge":
+        return f"LLM judge ({spec.get('model')}), prompt of {len(str(spec.get('prompt', '')))} characters"
+    return str(family)

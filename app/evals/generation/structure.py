@@ -20,7 +20,7 @@ import numpy as np
 from .examples import as_examples
 from .facts import Facts, StructureContext, describe, facts_of, feature_matrix, is_known_feature, learn_context
 from .metrics import best_threshold
-from .rules import _grow, _mcc_of_columns
+from .rules import _grow
 from .spec import SpecError, Verdict, envelope, verdicts
 from .workspace import Workspace
 

@@ -121,9 +121,7 @@ def count_blocks(tokens: Tokens, unigrams: Vocabulary, bigrams: Vocabulary, char
 
 def block_of(feature: str) -> int:
     """0 = word unigram, 1 = word bigram, 2 = char n-gram."""
-    if feature.startswith("c:"):
-        return 2
-    return 1 if " " in feature else 0
+    return 2 if feature[0] == "c" else (1 if " " in feature else 0)
 
 
 def _sum(parts: list[sparse.csr_matrix], shape: tuple[int, int]) -> sparse.csr_matrix:

@@ -50,7 +50,7 @@ class Workspace:
         self.actual_fail = np.array([e.is_fail for e in examples], dtype=bool)
         self.groups = [e.group_key for e in examples]
         self._texts: dict[str, list[str]] = {}
-        self._presence: dict[str, tuple[sparse.csc_matrix, list[str]]] = {}
+        self._presence: dict[str, tuple[sparse.csr_matrix, list[str], np.ndarray]] = {}
         self._counts: dict[str, tuple[sparse.csr_matrix, list[str]]] = {}
         self._column_index: dict[str, dict[str, int]] = {}
 
@@ -73,8 +73,9 @@ class Workspace:
     def facts(self) -> list[Facts]:
         return [facts_of(e) for e in self.examples]
 
-    def presence(self, field: str) -> tuple[sparse.csc_matrix, list[str]]:
-        """Binary documents x word 1–3-grams of a field (numbers as one token), column-major for mining."""
+    def presence(self, field: str) -> tuple[sparse.csr_matrix, list[str], np.ndarray]:
+        """Binary documents x word 1–3-grams of a field (numbers as one token), the n-grams, and
+        their order among equally good candidates (shorter first; numbers alone last)."""
         if field not in self._presence:
             vectorizer = CountVectorizer(
                 binary=True,
@@ -89,7 +90,9 @@ class Workspace:
                 names = list(vectorizer.get_feature_names_out())
             except ValueError:  # no n-gram in two documents: nothing to mine
                 matrix, names = sparse.csr_matrix((len(self), 0), dtype=np.float32), []
-            self._presence[field] = (matrix.tocsc(), names)
+            # Shorter phrases read better and generalise more; a phrase of numbers alone says little.
+            penalty = np.array([len(n) + (100 if not n.replace("0", "").strip() else 0) for n in names])
+            self._presence[field] = (matrix.tocsr(), names, penalty)
         return self._presence[field]
 
     def counts(self, view: str) -> tuple[sparse.csr_matrix, list[str]]:
