@@ -4,10 +4,11 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion
 from app.issues.models import Issue
+from app.traces.models import Trace
 
 
 def get_evaluator(session: Session, project_id: int, evaluator_id: int) -> Evaluator | None:
@@ -111,3 +112,78 @@ def get_run(session: Session, run_id: int) -> EvalRun | None:
 def runs_of(session: Session, project_id: int, limit: int = 20) -> list[EvalRun]:
     return list(session.scalars(select(EvalRun).where(EvalRun.project_id == project_id)
                                 .order_by(EvalRun.created_at.desc()).limit(limit)))
+
+
+# ---------------------------------------------------------------------------
+# Reads for the evaluator pages (each page reads a bounded number of queries)
+
+# What a version's figures need; the spec (a classifier's vocabulary can be large),
+# the generation report and the seen ids are only read on the evaluator's own page.
+_HEAVY_VERSION_COLUMNS = (EvaluatorVersion.spec, EvaluatorVersion.report, EvaluatorVersion.seen_trace_ids)
+
+
+def versions_for_evaluators(session: Session, evaluator_ids: Sequence[int]) -> dict[int, list[EvaluatorVersion]]:
+    """Every version of these evaluators (newest first), without their specs, in one query."""
+    grouped: dict[int, list[EvaluatorVersion]] = {i: [] for i in evaluator_ids}
+    if not evaluator_ids:
+        return grouped
+    rows = session.scalars(select(EvaluatorVersion).options(*(defer(c) for c in _HEAVY_VERSION_COLUMNS))
+                           .where(EvaluatorVersion.evaluator_id.in_(list(evaluator_ids)))
+                           .order_by(EvaluatorVersion.evaluator_id, EvaluatorVersion.number.desc()))
+    for version in rows:
+        grouped[version.evaluator_id].append(version)
+    return grouped
+
+
+def verdict_counts_for_versions(session: Session, version_ids: Sequence[int],
+                                since: datetime | None = None) -> dict[int, tuple[int, int]]:
+    """(fails, total) per version, like `verdict_counts`, for many versions in one query."""
+    if not version_ids:
+        return {}
+    query = select(EvalResult.evaluator_version_id, func.count().filter(EvalResult.verdict == "fail"),
+                   func.count().filter(EvalResult.verdict != "error")).where(
+        EvalResult.evaluator_version_id.in_(list(version_ids))).group_by(EvalResult.evaluator_version_id)
+    if since is not None:
+        query = query.where(EvalResult.trace_start >= since)
+    counts = {version_id: (0, 0) for version_id in version_ids}
+    counts.update({version_id: (fails, total) for version_id, fails, total in session.execute(query)})
+    return counts
+
+
+def recent_failures(session: Session, version_ids: Sequence[int], limit: int = 20) -> list[tuple]:
+    """The latest fail verdicts of these versions: (result, version number, trace name), newest trace first."""
+    if not version_ids:
+        return []
+    rows = session.execute(
+        select(EvalResult, EvaluatorVersion.number, Trace.name)
+        .join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
+        .join(Trace, Trace.id == EvalResult.trace_id)
+        .where(EvalResult.evaluator_version_id.in_(list(version_ids)), EvalResult.verdict == "fail")
+        .order_by(EvalResult.trace_start.desc(), EvalResult.id.desc()).limit(limit))
+    return [tuple(row) for row in rows]
+
+
+def runs_for_versions(session: Session, project_id: int, version_ids: Sequence[int], limit: int = 10) -> list[EvalRun]:
+    """The latest runs (backfills, gates) that evaluated any of these versions."""
+    if not version_ids:
+        return []
+    return list(session.scalars(
+        select(EvalRun).where(EvalRun.project_id == project_id,
+                              EvalRun.evaluator_version_ids.overlap(list(version_ids)))
+        .order_by(EvalRun.created_at.desc(), EvalRun.id.desc()).limit(limit)))
+
+
+def trace_evaluations(session: Session, trace_id: int) -> list[tuple]:
+    """Every verdict on one trace: (result, evaluator, version number), by evaluator name then newest version."""
+    rows = session.execute(
+        select(EvalResult, Evaluator, EvaluatorVersion.number)
+        .join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
+        .join(Evaluator, Evaluator.id == EvaluatorVersion.evaluator_id)
+        .where(EvalResult.trace_id == trace_id)
+        .order_by(Evaluator.name, Evaluator.id, EvaluatorVersion.number.desc()))
+    return [tuple(row) for row in rows]
+
+
+def count_rows(session: Session, query) -> int:
+    """How many rows a select returns, without fetching them."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0

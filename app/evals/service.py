@@ -55,6 +55,16 @@ def issue_example_set(session: Session, project_id: int, issue_id: int, *,
     """Positives: traces whose human label fails with this issue. Negatives: traces
     labelled pass, then (optionally) traces failed for other issues only."""
     labels = annotations.project_labels(session, project_id)
+    return _example_set(labels, issue_id, other_failures_as_negatives)
+
+
+def issue_example_sets(session: Session, project_id: int, issue_ids: Sequence[int]) -> dict[int, ExampleSet]:
+    """The example sets of many issues, from one read of the project's labels."""
+    labels = annotations.project_labels(session, project_id)
+    return {issue_id: _example_set(labels, issue_id, True) for issue_id in issue_ids}
+
+
+def _example_set(labels: dict, issue_id: int, other_failures_as_negatives: bool) -> ExampleSet:
     positives = sorted(t for t, label in labels.items() if label.verdict == "fail" and issue_id in label.issue_ids)
     negatives = sorted(t for t, label in labels.items() if label.verdict == "pass")
     if other_failures_as_negatives:
@@ -272,6 +282,17 @@ def _verdicts(version: EvaluatorVersion, views: list[dict]) -> list[generation.V
 def estimated_failure_rate(session: Session, version: EvaluatorVersion, window: timedelta = RATE_WINDOW) -> dict:
     """Observed fail rate of the version over the window, corrected for its errors (Rogan–Gladen)."""
     fails, total = repository.verdict_counts(session, version.id, since=utcnow() - window)
+    return _corrected_rate(version, fails, total)
+
+
+def estimated_failure_rates(session: Session, versions: Sequence[EvaluatorVersion],
+                            window: timedelta = RATE_WINDOW) -> dict[int, dict]:
+    """`estimated_failure_rate` of many versions (by version id), counted in one query."""
+    counts = repository.verdict_counts_for_versions(session, [v.id for v in versions], since=utcnow() - window)
+    return {v.id: _corrected_rate(v, *counts[v.id]) for v in versions}
+
+
+def _corrected_rate(version: EvaluatorVersion, fails: int, total: int) -> dict:
     observed = fails / total if total else None
     if observed is None or version.tpr is None or version.tnr is None:
         return {"observed": observed, "n": total, "estimate": None, "ci": None,
@@ -317,6 +338,7 @@ def realign(session: Session, evaluator: Evaluator) -> dict | None:
 def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict):
     """A run over past traces (a time range or any explorer filter) for these evaluators."""
     from app.evals.models import EvalRun
+    from app.traces import repository as traces_repository
 
     stored = annotations.stored_filter(filters)
     versions = []
@@ -327,7 +349,10 @@ def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[in
         versions.append(evaluator.active_version_id)
     if not versions:
         raise Unprocessable("Choose at least one evaluator.")
-    run = EvalRun(project_id=project_id, kind="backfill", evaluator_version_ids=versions, filter=stored)
+    # Counted once at the start, so progress can be shown as done / total.
+    total = repository.count_rows(session, traces_repository.matching_trace_ids(
+        project_id, annotations.trace_filter(stored)))
+    run = EvalRun(project_id=project_id, kind="backfill", evaluator_version_ids=versions, filter=stored, total=total)
     session.add(run)
     session.flush()
     return run
