@@ -1,14 +1,432 @@
-"""HTML routes of the evals domain."""
+"""HTML routes of the evals domain: the evaluator list, an evaluator's page, hand-written
+evaluators, backfills, and the verdicts shown on a trace.
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+Figures shown are the honest ones the backend stores: MCC on held-out labels (or on
+every label for a hand-written evaluator) with its 95% CI and n, "undefined" with the
+reason when MCC has no value, and "not fit for gating" whenever the CI's lower bound is
+below the bar. Explanations and specs derive from trace text, which is hostile input:
+templates keep everything escaped. Each page reads a fixed number of queries, however
+many evaluators or issues the project has.
+"""
 
-from app.accounts.access import ProjectViewer
-from app.core.templating import render_placeholder
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.models import Role
+from app.core.db import utcnow
+from app.core.errors import AppError, Unprocessable, is_htmx
+from app.core.settings import eval_settings
+from app.core.templating import render, templates
+from app.evals import flows, repository, service
+from app.evals.generation.examples import TEXT_FIELDS
+from app.evals.generation.spec import envelope
+from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
+from app.issues import repository as issues_repository
+from app.issues.models import Issue
+from app.traces import service as traces_service
 
 router = APIRouter(include_in_schema=False)
 
+FormStr = Annotated[str, Form()]
+GENERATING = ("pending", "running")
+RUNNING = ("queued", "running")
+RECENT_FAILURES = 20
+TOP_TERMS = 8
+BACKFILL_PRESETS = {"24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
+                    "30d": ("Last 30 days", timedelta(days=30)), "all": ("All time", None),
+                    "custom": ("Custom range", None)}
+BACKFILL_TEXT_FILTERS = {"name": "Trace name", "release": "Release", "environment": "Environment", "tag": "Tag",
+                         "q": "Text search"}
+FIELD_LABELS = {"output": "output", "input": "input", "system": "system prompt", "conversation": "conversation",
+                "tool_calls": "tool calls", "tool_results": "tool results", "metadata": "metadata"}
+
+
+# ---------------------------------------------------------------------------
+# Template helpers
+
+
+def top_terms(spec: dict, n: int = TOP_TERMS) -> dict[str, list[tuple[str, float]]]:
+    """A classifier's most weighted text features, towards fail and towards pass, readable."""
+    pairs = list(zip(spec.get("vocabulary") or [], spec.get("coef") or []))
+    ranked = sorted(pairs, key=lambda p: p[1])
+    return {"fail": [(_term(f), w) for f, w in reversed(ranked[-n:]) if w > 0],
+            "pass": [(_term(f), w) for f, w in ranked[:n] if w < 0]}
+
+
+def _term(feature: str) -> str:
+    if feature.startswith("w:"):
+        return f"“{feature[2:]}”"
+    if feature.startswith("c:"):
+        return f"“{feature[2:]}” (characters)"
+    return feature
+
+
+def has_number_token(pattern: str) -> bool:
+    """Mined phrases write any number as the token 0; the reader should be told."""
+    return "0" in str(pattern).split()
+
+
+templates.env.globals["evals_top_terms"] = top_terms
+templates.env.globals["evals_field_label"] = lambda name: FIELD_LABELS.get(name, name)
+templates.env.filters["evals_has_number_token"] = has_number_token
+
+
+def is_admin(ctx: ProjectContext) -> bool:
+    return ctx.role.at_least(Role.admin)
+
+
+def redirect(url: str, request: Request) -> Response:
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def evaluator_url(evaluator: Evaluator) -> str:
+    return f"/projects/{evaluator.project_id}/evaluators/{evaluator.id}"
+
+
+# ---------------------------------------------------------------------------
+# The evaluator list
+
+
+@dataclass
+class EvaluatorRow:
+    evaluator: Evaluator
+    issue: Issue | None
+    versions: list[EvaluatorVersion]
+    rate: dict | None
+
+    @property
+    def active_version(self) -> EvaluatorVersion | None:
+        return next((v for v in self.versions if v.id == self.evaluator.active_version_id), None)
+
+    @property
+    def shown_version(self) -> EvaluatorVersion | None:
+        """The active version's figures; before any activation, the latest version's."""
+        return self.active_version or (self.versions[0] if self.versions else None)
+
+    @property
+    def generating(self) -> bool:
+        return any(v.status in GENERATING for v in self.versions)
+
+    @property
+    def fit_for_gating(self) -> bool:
+        return service.fit_for_gating(self.active_version)
+
+
+@dataclass
+class IssueRow:
+    issue: Issue
+    positives: int
+    negatives: int
+    needs: str | None
+
+
+def list_context(session: Session, ctx: ProjectContext) -> dict:
+    project_id = ctx.project.id
+    evaluators = repository.evaluators_of(session, project_id)
+    versions = repository.versions_for_evaluators(session, [e.id for e in evaluators])
+    active = [v for e in evaluators for v in versions[e.id] if v.id == e.active_version_id]
+    rates = service.estimated_failure_rates(session, active)
+    issues = {i.id: i for i in issues_repository.open_issues(session, project_id)}
+    rows = [EvaluatorRow(e, issues.get(e.issue_id), versions[e.id], rates.get(e.active_version_id))
+            for e in evaluators]
+    uncovered = issues_without_evaluator(session, ctx, issues, evaluators)
+    return {"project": ctx.project, "rows": rows, "issue_rows": uncovered,
+            "polling": any(r.generating for r in rows), "is_admin": is_admin(ctx),
+            "gate_min_mcc": eval_settings().gate_min_mcc, "nav": "evaluators"}
+
+
+def issues_without_evaluator(session: Session, ctx: ProjectContext, issues: dict[int, Issue],
+                             evaluators: list[Evaluator]) -> list[IssueRow]:
+    covered = {e.issue_id for e in evaluators}
+    # Ignored issues are never evaluated (the online run skips them): nothing to offer.
+    uncovered = [i for i in issues.values() if i.id not in covered and i.state != "ignored"]
+    example_sets = service.issue_example_sets(session, ctx.project.id, [i.id for i in uncovered])
+    return [IssueRow(i, len(example_sets[i.id].positives), len(example_sets[i.id].negatives),
+                     example_sets[i.id].needs()) for i in uncovered]
+
 
 @router.get("/projects/{project_id}/evaluators", response_class=HTMLResponse)
-def evaluators_page(project_id: int, request: Request, ctx: ProjectViewer) -> HTMLResponse:
-    return render_placeholder(request, "evaluators", "Evaluators", "Evaluators generated from annotated failures, with their agreement with people (MCC on held-out examples) and their results on all traffic.")
+def evaluators_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> HTMLResponse:
+    context = list_context(session, ctx)
+    if is_htmx(request) and request.headers.get("hx-target") == "evaluator-table":
+        return render(request, "evals/_evaluator_table.html", context)
+    return render(request, "evals/list.html", context)
+
+
+@router.post("/projects/{project_id}/evaluators/generate")
+def generate(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+             issue_id: Annotated[int, Form()]) -> Response:
+    """Generate the issue's evaluator in the background, then show its page (which polls)."""
+    try:
+        version = flows.request_generation(session, ctx.project.id, issue_id, actor_id=_user_id(ctx))
+    except AppError as error:
+        session.rollback()
+        return render(request, "evals/_generate_form.html",
+                      {"project": ctx.project, "issue_id": issue_id, "error": error.message},
+                      status_code=error.status_code)
+    evaluator = service.get_evaluator(session, ctx.project.id, version.evaluator_id)
+    return redirect(evaluator_url(evaluator), request)
+
+
+def _user_id(ctx: ProjectContext) -> int | None:
+    return ctx.user.id if ctx.user else None
+
+
+# ---------------------------------------------------------------------------
+# Hand-written evaluators
+
+
+@dataclass
+class ManualForm:
+    issue_id: int | None = None
+    name: str = ""
+    kind: str = "rule"
+    field: str = "output"
+    match: str = "phrase"
+    mode: str = "contains"
+    pattern: str = ""
+    case_sensitive: bool = False
+    prompt: str = ""
+
+    def spec(self) -> dict:
+        if self.kind == "judge":
+            settings = eval_settings()
+            if not settings.llm_configured:
+                raise Unprocessable("An LLM judge needs SEXTANT_LLM_BASE_URL, SEXTANT_LLM_API_KEY and "
+                                    "SEXTANT_LLM_MODEL to be set.", details={"field": "kind"})
+            return envelope("judge", model=settings.llm_model, prompt=self.prompt, max_output_tokens=200)
+        if self.kind != "rule":
+            raise Unprocessable(f"Unknown evaluator kind {self.kind!r}.", details={"field": "kind"})
+        if not self.pattern.strip():
+            # An empty regex would match every trace: refuse it rather than fail everything.
+            raise Unprocessable("Write the phrase or pattern to look for.", details={"field": "spec"})
+        clause = {"field": self.field, "kind": self.match, "pattern": self.pattern,
+                  "negate": self.mode == "lacks", "case_sensitive": self.case_sensitive}
+        return envelope("rule", combine="any", clauses=[clause])
+
+
+def manual_context(session: Session, ctx: ProjectContext, form: ManualForm, error: str | None = None,
+                   error_field: str | None = None) -> dict:
+    issues = [i for i in issues_repository.open_issues(session, ctx.project.id) if i.state != "ignored"]
+    return {"project": ctx.project, "form": form, "issues": issues, "fields": FIELD_LABELS,
+            "llm_configured": eval_settings().llm_configured, "error": error, "error_field": error_field,
+            "nav": "evaluators"}
+
+
+@router.get("/projects/{project_id}/evaluators/new", response_class=HTMLResponse)
+def manual_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                issue_id: int | None = None) -> HTMLResponse:
+    return render(request, "evals/new.html", manual_context(session, ctx, ManualForm(issue_id=issue_id)))
+
+
+@router.post("/projects/{project_id}/evaluators")
+def create_manual(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                  issue_id: Annotated[int, Form()], name: FormStr = "", kind: FormStr = "rule",
+                  field: FormStr = "output", match: FormStr = "phrase", mode: FormStr = "contains",
+                  pattern: FormStr = "", case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
+    """Scored on every label at once (like the API); a refused spec comes back in the form, as typed."""
+    form = ManualForm(issue_id, name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
+    try:
+        version = service.create_manual(session, ctx.project.id, issue_id, name, form.spec(), actor_id=_user_id(ctx))
+    except AppError as error:
+        session.rollback()
+        field_name = error.details.get("field") if isinstance(error.details, dict) else None
+        return render(request, "evals/_manual_form.html",
+                      manual_context(session, ctx, form, error.message, field_name), status_code=error.status_code)
+    evaluator = service.get_evaluator(session, ctx.project.id, version.evaluator_id)
+    return redirect(evaluator_url(evaluator), request)
+
+
+# ---------------------------------------------------------------------------
+# One evaluator
+
+
+def detail_context(session: Session, ctx: ProjectContext, evaluator: Evaluator) -> dict:
+    versions = repository.versions_of(session, evaluator.id)
+    active = next((v for v in versions if v.id == evaluator.active_version_id), None)
+    issue = issues_repository.get_issue(session, ctx.project.id, evaluator.issue_id) if evaluator.issue_id else None
+    return {"project": ctx.project, "evaluator": evaluator, "issue": issue, "versions": versions,
+            "active_version": active, "fit_for_gating": service.fit_for_gating(active),
+            "fit_by_version": {v.id: service.fit_for_gating(v) for v in versions},
+            "rate": service.estimated_failure_rate(session, active) if active else None,
+            "generating": any(v.status in GENERATING for v in versions), "is_admin": is_admin(ctx),
+            "gate_min_mcc": eval_settings().gate_min_mcc, "nav": "evaluators"}
+
+
+def runs_context(session: Session, ctx: ProjectContext, evaluator: Evaluator, versions=None) -> dict:
+    versions = repository.versions_of(session, evaluator.id) if versions is None else versions
+    runs = repository.runs_for_versions(session, ctx.project.id, [v.id for v in versions])
+    numbers = {v.id: v.number for v in versions}
+    return {"project": ctx.project, "evaluator": evaluator, "runs": runs, "version_numbers": numbers,
+            "runs_polling": any(r.status in RUNNING for r in runs)}
+
+
+@router.get("/projects/{project_id}/evaluators/{evaluator_id}", response_class=HTMLResponse)
+def evaluator_page(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+                   ctx: ProjectViewer) -> HTMLResponse:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    context = detail_context(session, ctx, evaluator)
+    context.update(runs_context(session, ctx, evaluator, context["versions"]))
+    context["failures"] = repository.recent_failures(session, [v.id for v in context["versions"]], RECENT_FAILURES)
+    context["backfill"] = BackfillForm()
+    context.update(backfill_choices())
+    return render(request, "evals/evaluator.html", context)
+
+
+def render_parts(request: Request, session: Session, ctx: ProjectContext, evaluator: Evaluator) -> HTMLResponse:
+    """The summary and the versions, swapped out of band: both change with any version or state change."""
+    return render(request, "evals/_parts.html", {**detail_context(session, ctx, evaluator), "oob": True})
+
+
+@router.get("/projects/{project_id}/evaluators/{evaluator_id}/versions", response_class=HTMLResponse)
+def versions_part(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+                  ctx: ProjectViewer) -> HTMLResponse:
+    """Polled while a version is generating; stops (no trigger left) once none is."""
+    return render_parts(request, session, ctx, service.get_evaluator(session, ctx.project.id, evaluator_id))
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate")
+def activate(project_id: int, evaluator_id: int, version_id: int, request: Request, session: SessionDep,
+             ctx: ProjectAdmin) -> HTMLResponse:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
+    return render_parts(request, session, ctx, evaluator)
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/deactivate")
+def deactivate(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin) -> HTMLResponse:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.deactivate(session, evaluator)
+    return render_parts(request, session, ctx, evaluator)
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/regenerate")
+def regenerate(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin) -> HTMLResponse:
+    """A new version from the issue's current labels (generated evaluators only)."""
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    if evaluator.origin != "generated" or evaluator.issue_id is None:
+        raise Unprocessable("Only a generated evaluator can be regenerated; write a new rule instead.")
+    flows.request_generation(session, ctx.project.id, evaluator.issue_id, actor_id=_user_id(ctx))
+    return render_parts(request, session, ctx, evaluator)
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/sampling")
+def set_sampling(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                 sampling_percent: FormStr) -> HTMLResponse:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    context = {"project": ctx.project, "evaluator": evaluator, "sampling_percent": sampling_percent}
+    try:
+        service.set_sampling_rate(session, evaluator, _percent(sampling_percent) / 100)
+    except AppError as error:
+        session.rollback()
+        return render(request, "evals/_sampling_form.html", {**context, "error": error.message},
+                      status_code=error.status_code)
+    return render(request, "evals/_sampling_form.html", {**context, "saved": True, "sampling_percent": None})
+
+
+def _percent(raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise Unprocessable("The sampling rate must be a number of percent, e.g. 25.",
+                            details={"field": "sampling_rate"}) from None
+
+
+# ---------------------------------------------------------------------------
+# Backfills
+
+
+@dataclass
+class BackfillForm:
+    preset: str = "7d"
+    start_from: str = ""
+    start_to: str = ""
+    status: str = ""
+    text: dict | None = None
+
+    def filters(self, now: datetime) -> dict:
+        """Explorer filter fields; a preset becomes a start time (fixed at the moment of asking)."""
+        if self.preset not in BACKFILL_PRESETS:
+            raise Unprocessable(f"Unknown time range {self.preset!r}.", details={"field": "preset"})
+        found = {name: value.strip() for name, value in (self.text or {}).items() if value.strip()}
+        window = BACKFILL_PRESETS[self.preset][1]
+        if window is not None:
+            found["start_from"] = (now - window).isoformat()
+        if self.preset == "custom":
+            found.update({k: _utc(v) for k, v in (("start_from", self.start_from), ("start_to", self.start_to)) if v})
+        if self.status:
+            found["status"] = self.status
+        return found
+
+
+def _utc(local: str) -> str:
+    """A datetime-local value, read as UTC (the page shows times in UTC)."""
+    try:
+        value = datetime.fromisoformat(local)
+    except ValueError:
+        raise Unprocessable(f"{local!r} is not a date and time.", details={"field": "preset"}) from None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def backfill_choices() -> dict:
+    return {"presets": BACKFILL_PRESETS, "text_filters": BACKFILL_TEXT_FILTERS}
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/backfills")
+def start_backfill(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                   preset: FormStr = "7d", start_from: FormStr = "", start_to: FormStr = "", status: FormStr = "",
+                   name: FormStr = "", release: FormStr = "", environment: FormStr = "", tag: FormStr = "",
+                   q: FormStr = "") -> HTMLResponse:
+    """Start a run over past traces; the form comes back (with any error), the run list out of band."""
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    text = {"name": name, "release": release, "environment": environment, "tag": tag, "q": q}
+    form = BackfillForm(preset, start_from, start_to, status, text)
+    context = {"project": ctx.project, "evaluator": evaluator, "backfill": form, **backfill_choices()}
+    try:
+        flows.start_backfill(session, ctx.project.id, [evaluator.id], form.filters(utcnow()))
+    except AppError as error:
+        session.rollback()
+        return render(request, "evals/_backfill_form.html", {**context, "error": error.message},
+                      status_code=error.status_code)
+    context.update(runs_context(session, ctx, evaluator))
+    return render(request, "evals/_backfill_form.html", {**context, "started": True, "oob_runs": True})
+
+
+@router.get("/projects/{project_id}/evaluators/{evaluator_id}/runs", response_class=HTMLResponse)
+def runs_part(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+              ctx: ProjectViewer) -> HTMLResponse:
+    """Polled while a run is queued or running."""
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
+
+
+def run_progress(run: EvalRun) -> int | None:
+    """Percent done, when the run knows its total."""
+    if run.status == "done":
+        return 100
+    return min(100, round(100 * run.done / run.total)) if run.total else None
+
+
+templates.env.globals["evals_run_progress"] = run_progress
+
+
+# ---------------------------------------------------------------------------
+# A trace's verdicts (included by the trace page)
+
+
+@router.get("/projects/{project_id}/traces/{trace_id}/evaluations", response_class=HTMLResponse)
+def trace_evaluations(project_id: int, trace_id: int, request: Request, session: SessionDep,
+                      ctx: ProjectViewer) -> HTMLResponse:
+    trace = traces_service.get_trace(session, ctx.project.id, trace_id)
+    rows = repository.trace_evaluations(session, trace.id)
+    return render(request, "evals/_trace_evaluations.html", {"project": ctx.project, "trace": trace, "rows": rows})

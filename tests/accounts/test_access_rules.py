@@ -60,6 +60,18 @@ ROUTES = {
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/issues"): VIEWER,
     ("GET", "/projects/{project_id}/evaluators"): VIEWER,
+    ("POST", "/projects/{project_id}/evaluators"): ADMIN,
+    ("GET", "/projects/{project_id}/evaluators/new"): ADMIN,
+    ("POST", "/projects/{project_id}/evaluators/generate"): ADMIN,
+    ("GET", "/projects/{project_id}/evaluators/{evaluator_id}"): VIEWER,
+    ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/versions"): VIEWER,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate"): ADMIN,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/deactivate"): ADMIN,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/regenerate"): ADMIN,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/sampling"): ADMIN,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/backfills"): ADMIN,
+    ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/runs"): VIEWER,
+    ("GET", "/projects/{project_id}/traces/{trace_id}/evaluations"): VIEWER,
     ("GET", "/projects/{project_id}/dashboard"): VIEWER,
 }
 

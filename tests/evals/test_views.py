@@ -1,0 +1,431 @@
+"""The evaluator pages in-process: list, evaluator page, hand-written form, backfills, a trace's verdicts."""
+
+import html
+import re
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from app.core.db import get_engine, utcnow
+from app.core.settings import eval_settings
+from app.evals import repository
+from app.evals.generation.spec import envelope
+from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
+from app.issues import service as issues
+from tests.evals.test_service import labelled_project
+from tests.factories import PASSWORD
+
+RULE = envelope("rule", combine="any", clauses=[
+    {"field": "output", "kind": "regex", "pattern": r"refund within \d+ days", "negate": False}])
+
+
+@pytest.fixture
+def project(factory):
+    return factory.project()
+
+
+@pytest.fixture
+def admin(client, factory):
+    client.login(factory.user("admin").email, PASSWORD)
+    return client
+
+
+@pytest.fixture
+def viewer(make_client, factory):
+    browser = make_client()
+    browser.login(factory.user("viewer").email, PASSWORD)
+    return browser
+
+
+@pytest.fixture
+def sent_jobs(monkeypatch):
+    """The evals jobs handed to Celery (after commit), recorded instead of sent."""
+    from worker.celery_app import celery_app
+
+    sent = []
+    monkeypatch.setattr(celery_app, "send_task", 
+                        lambda name, args=(), **_: name.startswith("evals.") and sent.append((name, list(args))))
+    return sent
+
+
+def version_named(db, name: str) -> EvaluatorVersion:
+    return db.scalar(select(EvaluatorVersion).join(Evaluator, Evaluator.id == EvaluatorVersion.evaluator_id)
+                     .where(Evaluator.name == name))
+
+
+def issue_of(db, project, title="Invents a refund window"):
+    return issues.create_issue(db, project.id, title, actor="test")
+
+
+def evaluator(db, project, issue, *, name="Refund window", active=True, origin="generated", versions=1,
+              **version_fields) -> tuple[Evaluator, EvaluatorVersion]:
+    """An evaluator whose latest version carries the given figures (defaults: a good, ready rule)."""
+    row = Evaluator(project_id=project.id, issue_id=issue.id if issue else None, name=name, origin=origin)
+    db.add(row)
+    db.flush()
+    fields = {"status": "ready", "family": "rule", "spec": RULE, "mcc": 0.82, "mcc_ci_low": 0.61,
+              "mcc_ci_high": 0.95, "tpr": 0.9, "tnr": 0.93, "train_size": 28, "holdout_size": 12,
+              "metrics": {"n": 12, "precision": 0.9, "confusion": {"tp": 5, "fp": 1, "fn": 1, "tn": 5}},
+              **version_fields}
+    version = None
+    for number in range(1, versions + 1):
+        version = EvaluatorVersion(evaluator_id=row.id, number=number, **fields)
+        db.add(version)
+        db.flush()
+    if active:
+        row.active, row.active_version_id = True, version.id
+    db.flush()
+    return row, version
+
+
+def row_html(page: str, attribute: str, value: int) -> str:
+    """The table row (or list item) of one item, to check what it says."""
+    start = page.index(f'{attribute}="{value}"')
+    return page[start:page.index("</tr>", start)]
+
+
+def text_of(page: str) -> str:
+    """What a reader sees: tags dropped, entities decoded, white space collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+
+
+# ---------------------------------------------------------------------------
+# The list
+
+
+def test_the_list_shows_held_out_mcc_with_its_interval_and_gating(db, project, admin):
+    issue = issue_of(db, project)
+    good, _ = evaluator(db, project, issue, name="Good one")
+    weak, _ = evaluator(db, project, issue, name="Weak one", mcc=0.55, mcc_ci_low=0.12, mcc_ci_high=0.81)
+    blind, _ = evaluator(db, project, issue, name="Blind one", mcc=None, mcc_ci_low=None, mcc_ci_high=None,
+                         tpr=0.0, tnr=1.0, metrics={"n": 12, "mcc_undefined_reason": "it never predicts fail"})
+    page = admin.get(f"/projects/{project.id}/evaluators").text
+
+    good_row = text_of(row_html(page, "data-evaluator", good.id))
+    assert "MCC 0.82 (95% CI 0.61 to 0.95) n = 12" in good_row
+    assert "TPR 0.90 · TNR 0.93" in good_row
+    assert "fit for gating" in good_row and "not fit for gating" not in good_row
+    assert "not fit for gating" in text_of(row_html(page, "data-evaluator", weak.id))
+    blind_row = text_of(row_html(page, "data-evaluator", blind.id))
+    assert "MCC undefined — it never predicts fail" in blind_row and "not fit for gating" in blind_row
+    assert "Invents a refund window" in good_row and "generated" in good_row
+
+
+def test_the_list_shows_drift_and_the_corrected_failure_rate(db, factory, project, admin):
+    issue = issue_of(db, project)
+    row, version = evaluator(db, project, issue)
+    row.drift = {"status": "drift", "mcc_at_generation": 0.82, "mcc_now": 0.55, "n": 14, "drop": 0.27}
+    traces = factory.traces(project, 10, start_time=utcnow() - timedelta(hours=2))
+    repository.upsert_results(db, [(version.id, t.id, None, "fail" if i < 4 else "pass", 1.0, "")
+                                   for i, t in enumerate(traces)])
+    db.flush()
+    shown = text_of(row_html(admin.get(f"/projects/{project.id}/evaluators").text, "data-evaluator", row.id))
+    assert "MCC dropped from 0.82 to 0.55 on 14 new labels — regenerate" in shown
+    # Rogan–Gladen: (0.40 + 0.93 - 1) / (0.90 + 0.93 - 1) = 0.398
+    assert "40.0% observed → 39.8%" in shown and "n = 10" in shown
+
+
+def test_the_list_reads_a_fixed_number_of_queries(db, factory, admin):
+    def queries_for(n_evaluators: int) -> int:
+        project = factory.project()
+        for i in range(n_evaluators):
+            issue = issue_of(db, project, f"Issue {i}")
+            evaluator(db, project, issue, versions=2)
+            issue_of(db, project, f"Uncovered {i}")
+        db.flush()
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(get_engine(), "before_cursor_execute", listener)
+        try:
+            assert admin.get(f"/projects/{project.id}/evaluators").status_code == 200
+        finally:
+            event.remove(get_engine(), "before_cursor_execute", listener)
+        return len(statements)
+
+    queries_for(1)  # the first request also loads the signed-in user; later ones find it in the session
+    assert queries_for(1) == queries_for(6)
+
+
+def test_issues_without_an_evaluator_offer_generation_or_say_what_is_missing(db, factory, admin, viewer):
+    project, ready_issue, *_ = labelled_project(db, factory, n_fail=9, n_pass=9)
+    short_issue = issue_of(db, project, "Rude tone")
+    covered = issue_of(db, project, "Already covered")
+    evaluator(db, project, covered)
+    page = admin.get(f"/projects/{project.id}/evaluators").text
+    uncovered = page[page.index('id="uncovered-issues"'):]
+    assert "Already covered" not in uncovered
+    ready_row = row_html(uncovered, "data-issue", ready_issue.id)
+    assert "Generate evaluator" in ready_row and text_of(ready_row).count("9") >= 1
+    short_row = row_html(uncovered, "data-issue", short_issue.id)
+    assert "Needs 8 more failed examples of this issue." in short_row and "Generate evaluator" not in short_row
+    as_viewer = viewer.get(f"/projects/{project.id}/evaluators").text
+    assert "Generate evaluator" not in as_viewer and "an admin can generate" in as_viewer
+
+
+def test_generating_creates_a_pending_version_and_sends_the_job_after_commit(db, factory, admin, sent_jobs):
+    project, issue, *_ = labelled_project(db, factory, n_fail=8, n_pass=8)
+    response = admin.form(f"/projects/{project.id}/evaluators/generate", {"issue_id": issue.id})
+    assert response.status_code == 204, response.text
+    version = db.scalar(select(EvaluatorVersion).where(EvaluatorVersion.evaluator_id.in_(
+        select(Evaluator.id).where(Evaluator.issue_id == issue.id))))
+    assert (version.status, version.number) == ("pending", 1)
+    assert response.headers["HX-Redirect"] == f"/projects/{project.id}/evaluators/{version.evaluator_id}"
+    assert sent_jobs == [("evals.generate", [version.id])]
+    page = admin.get(response.headers["HX-Redirect"]).text
+    assert 'hx-trigger="every 2s"' in page and "queued…" in page
+
+
+def test_too_few_examples_are_refused_in_place(db, factory, admin, sent_jobs):
+    project, issue, *_ = labelled_project(db, factory, n_fail=5, n_pass=9)
+    response = admin.form(f"/projects/{project.id}/evaluators/generate", {"issue_id": issue.id})
+    assert response.status_code == 422
+    assert 'class="generate-form"' in response.text and "Needs 3 more failed examples" in response.text
+    assert db.scalar(select(func.count()).select_from(EvaluatorVersion)) == 0 and sent_jobs == []
+
+
+# ---------------------------------------------------------------------------
+# An evaluator's page
+
+
+def test_the_page_compares_versions_and_stops_polling_once_ready(db, project, admin):
+    issue = issue_of(db, project)
+    row, ready = evaluator(db, project, issue, report={
+        "cv": {"mcc": 0.77, "search_mcc": 0.84, "n_splits": 5, "n_repeats": 2, "chosen": "rule(field=output)"},
+        "refit_on_all": True, "sizes": {"n_examples": 40, "n_refit": 40},
+        "leaderboard": [{"name": "rule(field=output)", "cv_mcc": 0.84, "complexity": 1, "cost": 1, "pareto": True}],
+        "notes": ["the held-out figure is the one to trust"]})
+    pending = EvaluatorVersion(evaluator_id=row.id, number=2, status="pending")
+    db.add(pending)
+    db.flush()
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    page = admin.get(url).text
+    v1 = text_of(page[page.index('data-version="1"'):])
+    assert "active" in v1 and "28 train · 12 held out" in v1 and "Precision 0.90" in v1
+    assert "people: fail 5 1 people: pass 1 5" in v1  # tp fn / fp tn
+    assert "Cross-validated estimate 0.77" in v1 and "0.84 leans optimistic" in v1
+    assert "Refit on all 40 examples after scoring" in v1
+    assert "output matches /refund within \\d+ days/ ⇒ fail" in v1
+    assert "the held-out figure is the one to trust" in v1
+    assert 'id="versions"' in page and f'hx-get="{url}/versions" hx-trigger="every 2s"' in page
+
+    pending.status, pending.error = "insufficient", "Needs 2 more passing examples."
+    db.flush()
+    part = admin.get(f"{url}/versions", headers={"HX-Request": "true"}).text
+    assert "every 2s" not in part and "Needs 2 more passing examples." in part
+
+
+def test_an_admin_activates_a_ready_version(db, project, admin):
+    issue = issue_of(db, project)
+    row, first = evaluator(db, project, issue, active=False, versions=2)
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    response = admin.form(f"{url}/versions/{first.id}/activate")
+    assert response.status_code == 200, response.text
+    assert (row.active, row.active_version_id) == (True, first.id)
+    assert 'id="evaluator-summary" hx-swap-oob="true"' in response.text
+    assert "active · v2" in text_of(response.text) and "MCC 0.82 (95% CI 0.61 to 0.95)" in text_of(response.text)
+
+    pending = EvaluatorVersion(evaluator_id=row.id, number=3, status="pending")
+    db.add(pending)
+    db.flush()
+    refused = admin.form(f"{url}/versions/{pending.id}/activate")
+    assert refused.status_code == 422 and "Only a ready version can be activated" in refused.text
+    assert refused.headers["HX-Retarget"] == "#flash"
+    assert row.active_version_id == first.id
+
+
+def test_deactivate_and_sampling_rate(db, project, admin, viewer):
+    issue = issue_of(db, project)
+    row, _ = evaluator(db, project, issue)
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    assert "Deactivate" not in viewer.get(url).text
+    assert "inactive" in text_of(admin.form(f"{url}/deactivate").text) and row.active is False
+
+    saved = admin.form(f"{url}/sampling", {"sampling_percent": "25"})
+    assert saved.status_code == 200 and "Saved." in saved.text and row.sampling_rate == pytest.approx(0.25)
+    refused = admin.form(f"{url}/sampling", {"sampling_percent": "0"})
+    assert refused.status_code == 422 and 'id="sampling-form"' in refused.text
+    assert "above 0%" in refused.text and 'value="0"' in refused.text and row.sampling_rate == pytest.approx(0.25)
+
+
+def test_regenerate_makes_a_new_pending_version(db, factory, admin, sent_jobs):
+    project, issue, *_ = labelled_project(db, factory, n_fail=8, n_pass=8)
+    row, _ = evaluator(db, project, issue)
+    manual, _ = evaluator(db, project, issue, origin="manual")
+    response = admin.form(f"/projects/{project.id}/evaluators/{row.id}/regenerate")
+    assert response.status_code == 200, response.text
+    newest = repository.versions_of(db, row.id)[0]
+    assert (newest.number, newest.status) == (2, "pending") and sent_jobs == [("evals.generate", [newest.id])]
+    assert "every 2s" in response.text and "disabled" in response.text  # polls; no second click meanwhile
+
+    refused = admin.form(f"/projects/{project.id}/evaluators/{manual.id}/regenerate")
+    assert refused.status_code == 422 and len(repository.versions_of(db, manual.id)) == 1
+
+
+def test_specs_read_as_sentences(db, project, admin):
+    issue = issue_of(db, project)
+    lacks = envelope("rule", combine="all", clauses=[
+        {"field": "output", "kind": "phrase", "pattern": "refund within 0 days"},
+        {"field": "tool_calls", "kind": "phrase", "pattern": "lookup_policy", "negate": True}])
+    classifier = envelope("classifier", view="output", vocabulary=["w:refund", "w:policy", "c: ref"],
+                          idf=[1, 1, 1], coef=[2.5, -1.75, 0.5], intercept=0.0, threshold=0.6)
+    structure = envelope("structure", combine="any", context={}, conditions=[
+        {"feature": "n_span_errors", "op": ">=", "value": 1}])
+    judge = envelope("judge", model="m", prompt="Does it promise a refund window?")
+    odd = {"family": "mystery", "detail": "kept as JSON"}
+    pages = {}
+    for name, spec in {"lacks": lacks, "classifier": classifier, "structure": structure, "judge": judge,
+                       "odd": odd}.items():
+        row, _ = evaluator(db, project, issue, name=name, spec=spec)
+        pages[name] = text_of(admin.get(f"/projects/{project.id}/evaluators/{row.id}").text)
+    assert "Fails when all clauses hold" in pages["lacks"]
+    assert "output contains refund within 0 days ⇒ fail" in pages["lacks"]
+    assert "(0 stands for any number)" in pages["lacks"] and "tool calls lacks lookup_policy ⇒ fail" in pages["lacks"]
+    towards_fail = pages["classifier"].split("Towards fail")[1].split("Towards pass")
+    assert towards_fail[0].index("“refund”") < towards_fail[0].index("“ ref” (characters)")
+    assert "“policy”" in towards_fail[1] and "score reaches 0.600" in pages["classifier"]
+    assert "n_span_errors >= 1 ⇒ fail" in pages["structure"]
+    assert "Does it promise a refund window?" in pages["judge"]
+    assert "&#34;detail&#34;: &#34;kept as JSON&#34;" in admin.get(
+        f"/projects/{project.id}/evaluators/{db.scalar(select(Evaluator.id).where(Evaluator.name == 'odd'))}").text
+
+
+# ---------------------------------------------------------------------------
+# Hand-written evaluators
+
+
+def test_a_hand_written_rule_is_scored_on_every_label(db, factory, admin):
+    project, issue, *_ = labelled_project(db, factory)
+    assert 'value="judge"' not in admin.get(f"/projects/{project.id}/evaluators/new?issue_id={issue.id}").text
+    response = admin.form(f"/projects/{project.id}/evaluators", {
+        "issue_id": issue.id, "name": "Refund regex", "kind": "rule", "field": "output", "mode": "contains",
+        "match": "regex", "pattern": r"refund within \d+ days"})
+    assert response.status_code == 204, response.text
+    row = db.scalar(select(Evaluator).where(Evaluator.name == "Refund regex"))
+    assert row.origin == "manual" and response.headers["HX-Redirect"].endswith(f"/evaluators/{row.id}")
+    page = text_of(admin.get(response.headers["HX-Redirect"]).text)
+    assert "MCC 1.00" in page and "n = 40" in page and "scored on all 40 labels" in page
+    assert "output matches /refund within \\d+ days/ ⇒ fail" in page and "written by hand" in page
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"match": "regex", "pattern": "refund within ("}, "invalid regex"),
+    ({"field": "shoe_size", "pattern": "refund"}, "unknown field"),
+    ({"kind": "judge", "prompt": "Is it rude?"}, "An LLM judge needs SEXTANT_LLM_BASE_URL"),
+    ({"match": "regex", "pattern": "  "}, "Write the phrase or pattern to look for."),
+])
+def test_an_unrunnable_hand_written_evaluator_is_refused_in_place(db, project, admin, fields, message):
+    issue = issue_of(db, project)
+    db.commit()  # as a request would find it: the refusal rolls back the request's own writes only
+    form = {"issue_id": issue.id, "kind": "rule", "field": "output", "mode": "contains", "match": "phrase",
+            "pattern": "", **fields}
+    response = admin.form(f"/projects/{project.id}/evaluators", form)
+    assert response.status_code == 422
+    assert response.text.lstrip().startswith('<form class="card form manual-form"') and message in response.text
+    if fields.get("pattern"):
+        assert f'value="{fields["pattern"]}"' in response.text  # kept as typed
+    assert db.scalar(select(func.count()).select_from(Evaluator)) == 0
+
+
+@pytest.fixture
+def llm_configured(monkeypatch):
+    for name, value in {"BASE_URL": "http://127.0.0.1:9/v1", "API_KEY": "k", "MODEL": "stub"}.items():
+        monkeypatch.setenv(f"SEXTANT_LLM_{name}", value)
+    eval_settings.cache_clear()
+    yield
+    eval_settings.cache_clear()
+
+
+def test_a_judge_prompt_can_be_written_when_an_llm_is_configured(db, project, admin, llm_configured):
+    issue = issue_of(db, project)  # no labels yet: created unscored, no LLM call made
+    assert 'value="judge"' in admin.get(f"/projects/{project.id}/evaluators/new").text
+    response = admin.form(f"/projects/{project.id}/evaluators", {
+        "issue_id": issue.id, "name": "Rude judge", "kind": "judge", "prompt": "Is the <reply> rude?"})
+    assert response.status_code == 204, response.text
+    version = version_named(db, "Rude judge")
+    assert version.spec["prompt"] == "Is the <reply> rude?" and version.spec["model"] == "stub"
+    page = admin.get(response.headers["HX-Redirect"]).text
+    assert "Is the &lt;reply&gt; rude?" in page and "Not scored yet: Needs 8 more failed examples" in page
+
+
+# ---------------------------------------------------------------------------
+# Backfills
+
+
+def test_a_backfill_starts_a_run_over_the_chosen_traces(db, factory, project, admin, sent_jobs):
+    issue = issue_of(db, project)
+    row, version = evaluator(db, project, issue)
+    factory.traces(project, 3, start_time=utcnow() - timedelta(hours=3))
+    factory.traces(project, 2, start_time=utcnow() - timedelta(days=40), release="v1")
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    response = admin.form(f"{url}/backfills", {"preset": "7d"})
+    assert response.status_code == 200, response.text
+    run = db.scalar(select(EvalRun).order_by(EvalRun.id.desc()))
+    assert run.evaluator_version_ids == [version.id] and run.total == 3 and "start_from" in run.filter
+    assert sent_jobs == [("evals.backfill", [run.id])]
+    assert "Started." in response.text and 'id="runs" class="runs" hx-swap-oob="true"' in response.text
+    assert f'hx-get="{url}/runs" hx-trigger="every 2s"' in response.text and "0 / 3 traces" in response.text
+
+    admin.form(f"{url}/backfills", {"preset": "all", "release": "v1"})
+    assert db.scalar(select(EvalRun).order_by(EvalRun.id.desc())).total == 2
+    run.status, run.done = "done", 3
+    db.flush()
+    runs = admin.get(f"{url}/runs", headers={"HX-Request": "true"}).text
+    assert "every 2s" in runs  # the second run is still queued
+    assert 'value="100"' in row_html(runs, "data-run", run.id)
+
+
+def test_a_bad_backfill_range_is_refused_in_place(db, project, admin, sent_jobs):
+    issue = issue_of(db, project)
+    row, _ = evaluator(db, project, issue)
+    response = admin.form(f"/projects/{project.id}/evaluators/{row.id}/backfills",
+                          {"preset": "custom", "start_from": "yesterday"})
+    assert response.status_code == 422 and 'id="backfill-form"' in response.text
+    assert "is not a date and time" in response.text
+    assert db.scalar(select(func.count()).select_from(EvalRun)) == 0 and sent_jobs == []
+
+
+# ---------------------------------------------------------------------------
+# A trace's verdicts, and hostile text
+
+
+def test_the_trace_page_loads_its_evaluations(db, factory, project, admin):
+    issue = issue_of(db, project)
+    row, version = evaluator(db, project, issue, name="Refund window")
+    trace, other = factory.traces(project, 2)
+    repository.upsert_results(db, [(version.id, trace.id, None, "fail", 0.93, "matched /refund within/ in output")])
+    db.flush()
+    detail = admin.get(f"/projects/{project.id}/traces/{trace.id}").text
+    assert f'hx-get="/projects/{project.id}/traces/{trace.id}/evaluations" hx-trigger="load"' in detail
+    part = admin.get(f"/projects/{project.id}/traces/{trace.id}/evaluations").text
+    shown = text_of(row_html(part, "data-evaluator", row.id))
+    assert "Refund window v1" in shown and "fail" in shown and "0.93" in shown
+    assert "matched /refund within/ in output" in shown and 'class="badge badge-danger"' in part
+    assert "No evaluator has judged this trace." in admin.get(
+        f"/projects/{project.id}/traces/{other.id}/evaluations").text
+    stranger = factory.project(organization=factory.other_organization())
+    foreign = factory.traces(stranger, 1)[0]
+    assert admin.get(f"/projects/{project.id}/traces/{foreign.id}/evaluations").status_code == 404
+
+
+def test_hostile_text_stays_escaped(db, factory, project, admin):
+    hostile = "<script>alert(1)</script>"
+    issue = issue_of(db, project, f"Issue {hostile}")
+    issue_of(db, project, f"Uncovered {hostile}")
+    spec = envelope("rule", combine="any", clauses=[
+        {"field": "output", "kind": "regex", "pattern": f"{hostile}\\d"},
+        {"field": "output", "kind": "phrase", "pattern": hostile}])
+    row, version = evaluator(db, project, issue, name=f"Name {hostile}", spec=spec,
+                             report={"notes": [hostile], "leaderboard": [{"name": hostile, "cv_mcc": 0.5}]})
+    trace = factory.traces(project, 1)[0]
+    trace.name = hostile
+    repository.upsert_results(db, [(version.id, trace.id, None, "fail", 1.0, f"matched {hostile} in output")])
+    db.flush()
+    pages = [admin.get(f"/projects/{project.id}/evaluators").text,
+             admin.get(f"/projects/{project.id}/evaluators/{row.id}").text,
+             admin.get(f"/projects/{project.id}/traces/{trace.id}/evaluations").text,
+             admin.get(f"/projects/{project.id}/evaluators/new").text]
+    for page in pages:
+        assert "<script>alert" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert pages[1].count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6  # name, issue, 2 clauses, note, result
