@@ -35,14 +35,21 @@ def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
     keys = _trace_keys(spans, explicit_traces)
     if not keys:
         return IngestOutcome(trace_ids=[], stored=0, duplicates=0)
-    trace_ids = repository.upsert_traces(session, project_id, keys)
-    # Leave out the spans stored already (a resent batch). The traces are locked now,
-    # until commit, so no one else can store the others meanwhile: they go in by plain COPY.
-    known = repository.stored_span_keys(session, list(trace_ids.values())) if spans else set()
+    # A new trace goes in whole, roll-up included: one write, and none of its spans can be
+    # stored already. The others are upserted, which locks them until commit.
+    created = repository.insert_new_traces(session, project_id, keys, _rollups(spans))
+    older = [key for key in keys if key.external_id not in created]
+    trace_ids = {**created, **(repository.upsert_traces(session, project_id, older) if older else {})}
+    # Leave out the spans stored already (a resent batch). Every trace of the batch is
+    # locked by now, so no one else can store the others meanwhile: they go in by plain COPY.
+    known = repository.stored_span_keys(session, [trace_ids[k.external_id] for k in older]) if older else set()
     fresh = [s for s in spans if (trace_ids[s.trace_id], s.span_id) not in known]
     if fresh:
         repository.insert_spans(session, _span_rows(fresh, trace_ids))
-    repository.apply_rollups(session, _rollups(fresh, trace_ids))
+    later = _rollups([s for s in fresh if s.trace_id not in created])
+    for external_id, rollup in later.items():
+        rollup.trace_id = trace_ids[external_id]
+    repository.apply_rollups(session, list(later.values()))
     return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(fresh),
                          duplicates=len(spans) - len(fresh))
 
@@ -82,13 +89,13 @@ _RECORD_FIELD = {"external_id": "span_id", "parent_external_id": "parent_span_id
 _span_values = attrgetter(*(_RECORD_FIELD.get(column, column) for column in repository.SPAN_COLUMNS[1:]))
 
 
-def _rollups(spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> list[Rollup]:
-    rollups: dict[int, Rollup] = {}
+def _rollups(spans: Sequence[SpanRecord]) -> dict[str, Rollup]:
+    """What the spans add to their traces, by trace id as sent (row ids come later)."""
+    rollups: dict[str, Rollup] = {}
     for span in spans:
-        trace_id = trace_ids[span.trace_id]
-        rollup = rollups.get(trace_id) or rollups.setdefault(trace_id, Rollup(trace_id))
+        rollup = rollups.get(span.trace_id) or rollups.setdefault(span.trace_id, Rollup(0))
         _add_span(rollup, span)
-    return list(rollups.values())
+    return rollups
 
 
 def _add_span(rollup: Rollup, span: SpanRecord) -> None:
