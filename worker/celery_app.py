@@ -34,6 +34,12 @@ celery_app.conf.update(
     beat_schedule={
         # A safety net: ingestion asks for indexing after each commit already.
         "index-search": {"task": "traces.index_search", "schedule": 60.0},
+        # Issue states follow the clock (new -> ongoing) and the occurrence rate (escalation);
+        # new occurrences also ask for a check, coalesced.
+        "issues-check-states": {"task": "issues.check_states", "schedule": 300.0},
+        # Skips projects whose failures and issues did not change since the last run.
+        "issues-suggestions": {"task": "issues.refresh_suggestions", "schedule": 600.0},
+        "issues-sweep-alerts": {"task": "issues.sweep_alerts", "schedule": 120.0},
     },
 )
 

@@ -89,6 +89,26 @@ class EvalSettings(BaseSettings):
         return bool(self.llm_base_url and self.llm_api_key and self.llm_model)
 
 
+class IssueSettings(BaseSettings):
+    model_config = _config()
+
+    # A new issue becomes "ongoing" this long after it was first seen.
+    issue_new_window_days: int = Field(default=7, ge=1)
+    # Escalation test (app/issues/escalation.py): the recent window against the issue's own baseline.
+    issue_escalation_window_hours: int = Field(default=24, ge=1)
+    issue_escalation_baseline_days: int = Field(default=28, ge=1)
+    issue_escalation_min_baseline_days: int = Field(default=3, ge=0)
+    issue_escalation_p_threshold: float = Field(default=0.001, gt=0, lt=1)
+    issue_escalation_min_count: int = Field(default=5, ge=0)
+    issue_escalation_min_ratio: float = Field(default=1.5, ge=1)
+    # Clustering of unassigned failures: the newest ones only (the distance matrix is O(n^2)).
+    issue_suggestions_max_failures: int = Field(default=3000, ge=10)
+    # Webhook deliveries: per-attempt timeout, attempts in all, first back-off (doubles each time).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+
+
 @lru_cache
 def core_settings() -> CoreSettings:
     return CoreSettings()
@@ -132,8 +152,13 @@ def eval_settings() -> EvalSettings:
     return EvalSettings()
 
 
+@lru_cache
+def issue_settings() -> IssueSettings:
+    return IssueSettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
     for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings,
-                   eval_settings):
+                   eval_settings, issue_settings):
         cached.cache_clear()

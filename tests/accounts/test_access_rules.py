@@ -59,6 +59,28 @@ ROUTES = {
     ("POST", "/api/v1/annotations"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/issues"): VIEWER,
+    ("POST", "/projects/{project_id}/issues"): ANNOTATOR,
+    ("GET", "/projects/{project_id}/issues/{issue_id}"): VIEWER,
+    ("GET", "/projects/{project_id}/issues/{issue_id}/move"): ANNOTATOR,
+    ("POST", "/projects/{project_id}/issues/{issue_id}/transition"): ANNOTATOR,
+    ("POST", "/projects/{project_id}/issues/{issue_id}/edit"): ANNOTATOR,
+    ("POST", "/projects/{project_id}/issues/{issue_id}/merge"): ADMIN,
+    ("POST", "/projects/{project_id}/issues/suggestions/{suggestion_id}/accept"): ANNOTATOR,
+    ("POST", "/projects/{project_id}/issues/suggestions/{suggestion_id}/dismiss"): ANNOTATOR,
+    ("POST", "/projects/{project_id}/issues/suggestions/refresh"): ANNOTATOR,
+    ("GET", "/projects/{project_id}/webhooks"): ADMIN,
+    ("POST", "/projects/{project_id}/webhooks"): ADMIN,
+    ("POST", "/projects/{project_id}/webhooks/{webhook_id}/delete"): ADMIN,
+    ("POST", "/projects/{project_id}/webhooks/{webhook_id}/test"): ADMIN,
+    ("GET", "/projects/{project_id}/webhooks/deliveries"): ADMIN,
+    ("GET", "/projects/{project_id}/notifications"): VIEWER,
+    ("GET", "/projects/{project_id}/notifications/badge"): VIEWER,
+    ("GET", "/api/v1/issues"): VIEWER,
+    ("POST", "/api/v1/issues"): ANNOTATOR,
+    ("GET", "/api/v1/issues/{issue_id}"): VIEWER,
+    ("PATCH", "/api/v1/issues/{issue_id}"): ANNOTATOR,
+    ("POST", "/api/v1/issues/{issue_id}/transitions"): ANNOTATOR,
+    ("POST", "/api/v1/issues/{issue_id}/merge"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators"): VIEWER,
     ("POST", "/projects/{project_id}/evaluators"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators/new"): ADMIN,
@@ -79,7 +101,9 @@ ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
 # Project routes that take the project as a query parameter (API keys imply it).
 QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/traces/by-external-id/{external_id}", "/api/v1/traces/{trace_id}/label",
-                 "/api/v1/queues", "/api/v1/queues/{queue_id}/items", "/api/v1/annotations"}
+                 "/api/v1/queues", "/api/v1/queues/{queue_id}/items", "/api/v1/annotations",
+                 "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
+                 "/api/v1/issues/{issue_id}/merge"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
