@@ -188,7 +188,7 @@ def refresh_suggestions(session: Session, project_id: int, *, force: bool = Fals
     if not repository.try_project_lock(session, "issues.suggestions", project_id):
         return None
     failures = _unassigned_failures(session, project_id)
-    issues = [i for i in repository.open_issues(session, project_id)]
+    issues = repository.open_issues(session, project_id)
     inputs = _inputs_fingerprint(session, failures, issues)
     run = repository.suggestion_run(session, project_id)
     if run is not None and run.inputs == inputs and not force:

@@ -9,7 +9,7 @@ from app.core.jobs import pending_jobs
 from app.issues import flows, repository, service
 from app.issues.models import IssueSuggestion
 from tests.factories import PASSWORD
-from tests.issues.helpers import label, traces_at
+from tests.issues.helpers import label
 from tests.issues.test_clustering import LANGUAGE, MADE_UP_REFUNDS, WEATHER_TIMEOUTS, WRONG_LANGUAGE
 
 
