@@ -87,13 +87,15 @@ def _human_triples(human: dict[int, dict[int, datetime]]) -> list[tuple[int, int
     return [(issue_id, trace_id, at) for issue_id, traces in human.items() for trace_id, at in traces.items()]
 
 
-def figures(session: Session, project_id: int, issue_ids: Sequence[int], now: datetime) -> dict[int, IssueFigures]:
-    """Figures for each issue id (zeros for issues without occurrences)."""
+def figures(session: Session, project_id: int, issue_ids: Sequence[int], now: datetime,
+            human: dict[int, dict[int, datetime]] | None = None) -> dict[int, IssueFigures]:
+    """Figures for each issue id (zeros for issues without occurrences); pass `human` when
+    the caller already has `human_occurrences` of these issues."""
     result = {issue_id: IssueFigures() for issue_id in issue_ids}
     if not issue_ids:
         return result
     start = trend_start(now)
-    human = human_occurrences(session, project_id, issue_ids)
+    human = human_occurrences(session, project_id, issue_ids) if human is None else human
     rows = repository.occurrence_figures(session, project_id, issue_ids, _human_triples(human), start)
     for issue_id, is_day, day, n_human, n_detected, n_traces, last_at in rows:
         figure = result[issue_id]

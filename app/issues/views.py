@@ -191,13 +191,14 @@ def refresh_suggestions(project_id: int, request: Request, session: SessionDep, 
 
 def issue_context(session: Session, ctx: ProjectContext, issue) -> dict:
     project_id = ctx.project.id
-    figure = stats.figures(session, project_id, [issue.id], utcnow())[issue.id]
-    human = stats.human_occurrences(session, project_id, [issue.id]).get(issue.id, {})
+    human = stats.human_occurrences(session, project_id, [issue.id])
+    figure = stats.figures(session, project_id, [issue.id], utcnow(), human=human)[issue.id]
+    traces = human.get(issue.id, {})
     passing = _passing_examples(session, project_id)
     events = repository.events_of(session, issue.id)
     return {"project": ctx.project, "issue": issue, "figure": figure, "nav": "issues", "events": events,
             "actor_names": repository.actor_names(session, [e.actor for e in events]),
-            "failures": repository.failed_annotations(session, sorted(human, key=human.get, reverse=True), EXAMPLES),
+            "failures": repository.failed_annotations(session, list(traces), EXAMPLES),
             "passing": passing, "merge_targets": [i for i in repository.open_issues(session, project_id)
                                                   if i.id != issue.id],
             "can_edit": ctx.role.at_least(Role.annotator), "is_admin": ctx.role.at_least(Role.admin)}
