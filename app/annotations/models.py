@@ -60,6 +60,8 @@ class QueueLock(Base):
     """An annotator holding an item; expires unless renewed while the item is open."""
 
     __tablename__ = "queue_lock"
+    # "The item I hold" is asked on every claim; lapsed locks stay behind, so look them up by holder.
+    __table_args__ = (Index("ix_queue_lock_user", "user_id"),)
 
     item_id: Mapped[int] = mapped_column(ForeignKey("queue_item.id", ondelete="CASCADE"), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
@@ -86,6 +88,8 @@ class Annotation(IdMixin, CreatedMixin, Base):
         CheckConstraint("verdict = 'pass' OR length(btrim(feedback)) > 0", name="feedback_on_fail"),
         Index("ix_annotation_project_updated", "project_id", "updated_at"),
         Index("ix_annotation_author", "author_id", "updated_at"),
+        # An annotator's latest work in a queue: where their next claim starts looking.
+        Index("ix_annotation_queue_author", "queue_id", "author_id", "updated_at"),
     )
 
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))

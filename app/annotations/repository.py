@@ -82,14 +82,25 @@ WHERE l.user_id = :user_id AND qi.queue_id = :queue_id AND NOT qi.done AND l.loc
 ORDER BY l.item_id LIMIT 1
 """)
 
+# Where the annotator's recent work in this queue ends: the highest item among their
+# latest annotations made in it (the latest several, so going back to edit one older
+# item does not pull it back).
+RECENT_FOR_FRONTIER = 50
+_FRONTIER = f"""
+SELECT coalesce(max(qi.id), 0) FROM queue_item qi JOIN (
+    SELECT a.trace_id FROM annotation a WHERE a.queue_id = :queue_id AND a.author_id = :user_id
+    ORDER BY a.updated_at DESC LIMIT {RECENT_FOR_FRONTIER}) recent ON recent.trace_id = qi.trace_id
+WHERE qi.queue_id = :queue_id
+"""
+
 # The first open item this annotator has neither done nor skipped, and that is not
 # already held by enough other annotators. SKIP LOCKED makes concurrent claims take
 # different items; the row lock lasts until the claim commits, the queue_lock row
 # (with its expiry) after that.
-_CLAIM_NEXT = text("""
+_CLAIM = """
 WITH candidate AS (
     SELECT qi.id FROM queue_item qi
-    WHERE qi.queue_id = :queue_id AND NOT qi.done
+    WHERE qi.queue_id = :queue_id AND NOT qi.done AND qi.id > ({after})
       AND NOT EXISTS (SELECT 1 FROM annotation a WHERE a.trace_id = qi.trace_id AND a.annotator = :annotator)
       AND NOT EXISTS (SELECT 1 FROM queue_skip s WHERE s.item_id = qi.id AND s.user_id = :user_id)
       AND qi.annotation_count + (SELECT count(*) FROM queue_lock l WHERE l.item_id = qi.id
@@ -102,7 +113,13 @@ INSERT INTO queue_lock (item_id, user_id, locked_until)
 SELECT id, :user_id, now() + make_interval(secs => :lock_seconds) FROM candidate
 ON CONFLICT (item_id, user_id) DO UPDATE SET locked_until = EXCLUDED.locked_until
 RETURNING item_id
-""")
+"""
+# Claims look past the frontier first: with two or more annotators per item, the items
+# this annotator already did stay open until others catch up, and wading through them
+# on every claim would make each claim slower than the last. Only when nothing is left
+# past it does a claim scan the whole queue (for items whose holders let them lapse).
+_CLAIM_PAST_FRONTIER = text(_CLAIM.format(after=_FRONTIER))
+_CLAIM_ANYWHERE = text(_CLAIM.format(after="0"))
 
 
 def held_item_id(session: Session, queue_id: int, user_id: int, annotator: str) -> int | None:
@@ -111,8 +128,9 @@ def held_item_id(session: Session, queue_id: int, user_id: int, annotator: str) 
 
 def claim_next_item_id(session: Session, queue_id: int, user_id: int, annotator: str, per_item: int,
                        lock_seconds: int) -> int | None:
-    return session.scalar(_CLAIM_NEXT, {"queue_id": queue_id, "user_id": user_id, "annotator": annotator,
-                                        "per_item": per_item, "lock_seconds": lock_seconds})
+    params = {"queue_id": queue_id, "user_id": user_id, "annotator": annotator, "per_item": per_item,
+              "lock_seconds": lock_seconds}
+    return session.scalar(_CLAIM_PAST_FRONTIER, params) or session.scalar(_CLAIM_ANYWHERE, params)
 
 
 def lock_item(session: Session, item_id: int, user_id: int, lock_seconds: int) -> None:
@@ -264,3 +282,9 @@ def fail_feedback_for_traces(session: Session, trace_ids: Sequence[int]) -> dict
         WHERE trace_id = ANY(:ids) AND verdict = 'fail' AND feedback <> '' GROUP BY trace_id
     """), {"ids": list(trace_ids)})
     return {trace_id: feedback for trace_id, feedback in rows}
+
+
+def annotations_in_queue(session: Session, queue_id: int, user_id: int) -> int:
+    """How many items this person annotated while working in the queue (an index-only count)."""
+    return session.scalar(select(func.count()).select_from(Annotation).where(
+        Annotation.queue_id == queue_id, Annotation.author_id == user_id)) or 0

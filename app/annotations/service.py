@@ -335,3 +335,58 @@ def queue_agreement(session: Session, queue: AnnotationQueue) -> QueueAgreement:
 
 def disagreements(session: Session, queue: AnnotationQueue, limit: int = 100) -> dict[int, Label]:
     return labels_for_traces(session, repository.disputed_trace_ids(session, queue.id, limit))
+
+
+# ---------------------------------------------------------------------------
+# What the workbench shows
+
+
+def conversation(session: Session, trace) -> list[dict]:
+    """The messages an annotator judges, in the chat partial's normalised shape.
+
+    The last LLM call's prompt and reply hold the whole exchange up to the answer
+    being judged; a trace without LLM spans (or without stored messages) shows its
+    own input and output as one user turn and one assistant turn.
+    """
+    llm_spans = [span for span in traces_repository.spans_of(session, trace.id) if span.kind == "llm"]
+    messages = _span_messages(llm_spans[-1]) if llm_spans else []
+    if messages:
+        return messages
+    turns = (("user", trace.input), ("assistant", trace.output))
+    return [_plain_message(role, text) for role, text in turns if text]
+
+
+def _span_messages(span) -> list[dict]:
+    inputs = _message_dicts(span.input_messages)
+    if span.system and not any(m.get("role") == "system" for m in inputs):
+        inputs.insert(0, _plain_message("system", span.system))
+    return inputs + _message_dicts(span.output_messages)
+
+
+def _message_dicts(value) -> list[dict]:
+    # Stored JSON came from a client: keep message-shaped items only.
+    return [m for m in value if isinstance(m, dict)] if isinstance(value, list) else []
+
+
+def _plain_message(role: str, content: str) -> dict:
+    return {"role": role, "content": content, "tool_calls": [], "tool_call_id": None, "name": None}
+
+
+def check_queue_name_free(session: Session, project_id: int, name: str, queue_id: int | None = None) -> None:
+    """A renamed queue may not take another queue's name (the database would refuse it later)."""
+    wanted = accounts.check_name(name, "Queue name")
+    if any(q.name == wanted and q.id != queue_id for q in repository.queues_of(session, project_id)):
+        raise Conflict(f"A queue named {wanted!r} already exists.", details={"field": "name"})
+
+
+def my_annotation(session: Session, item: QueueItem, user: User) -> tuple[Annotation | None, list[int]]:
+    """This annotator's current judgement of the item's trace, with its failure modes."""
+    annotation = repository.annotation_of(session, item.trace_id, annotator_key(user))
+    return annotation, repository.issue_ids_of(session, annotation.id) if annotation else []
+
+
+def queue_item_for_trace(session: Session, queue: AnnotationQueue, trace_id: int) -> QueueItem:
+    item = repository.item_for_trace(session, queue.id, trace_id)
+    if item is None:
+        raise NotFound("No such trace in this queue.")
+    return item

@@ -1,14 +1,603 @@
-"""HTML routes of the annotations domain."""
+"""HTML routes of the annotations domain: queues, the annotation workbench, agreement and adjudication.
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+The workbench is one fragment (`annotations/_workbench.html`): every action on it
+(submit, skip, previous, next) answers with the whole fragment for the item to show
+next and pushes that item's URL, so the page never reloads and a URL always
+reopens what is on screen. Keyboard handling lives in `static/js/annotate.js`.
+"""
 
-from app.accounts.access import ProjectViewer
-from app.core.templating import render_placeholder
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from app.accounts import repository as accounts_repository
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.models import Role, User
+from app.annotations import flows, repository, service
+from app.annotations.agreement import PASS
+from app.annotations.models import AnnotationQueue, QueueItem
+from app.annotations.service import FILTER_FIELDS, Judgement, QueueSpec
+from app.core.db import utcnow
+from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
+from app.core.settings import annotation_settings
+from app.core.templating import render
+from app.issues import repository as issues_repository
+from app.traces import repository as traces_repository
 
 router = APIRouter(include_in_schema=False)
 
+SHORTCUT_ISSUES = 9  # failure modes reachable with the keys 1–9
+DISPUTES_SHOWN = 50
+MATCHING_LIMIT = 10_000  # "all matching" adds at most this many unless the form asks for fewer
+FILTER_LABELS = {"q": "Words in input or output", "name": "Trace name", "model": "Model", "tag": "Tag",
+                 "release": "Release", "environment": "Environment", "session_id": "Session",
+                 "user_id": "User", "status": "Status", "start_from": "From (UTC)", "start_to": "To (UTC)"}
+DATE_FILTERS = ("start_from", "start_to")
+
+
+def queues_url(project_id: int) -> str:
+    return f"/projects/{project_id}/queues"
+
+
+def queue_url(queue: AnnotationQueue) -> str:
+    return f"/projects/{queue.project_id}/queues/{queue.id}"
+
+
+def item_url(queue: AnnotationQueue, item: QueueItem) -> str:
+    return f"{queue_url(queue)}/items/{item.id}"
+
+
+def is_partial(request: Request) -> bool:
+    """An HTMX swap; a history restore (back button, cache miss) needs the whole page."""
+    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
+
+
+def redirect(url: str, request: Request) -> Response:
+    """Navigate the browser: HX-Redirect for HTMX requests, 303 otherwise."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def signed_in(ctx: ProjectContext) -> User:
+    """Annotating is personal: an API key may read and import labels, not hold items."""
+    if ctx.user is None:
+        raise NotAuthenticated("This page needs a signed-in user, not an API key.")
+    return ctx.user
+
+
+def may_annotate(session: Session, ctx: ProjectContext, queue: AnnotationQueue) -> bool:
+    if ctx.user is None or not ctx.role.at_least(Role.annotator):
+        return False
+    members = repository.member_ids(session, queue.id)
+    return not members or ctx.user.id in members
+
+
+# ---------------------------------------------------------------------------
+# Queue list
+
+
+def annotator_names(session: Session, keys) -> dict[str, str]:
+    """How to show annotator keys: a person's name (or e-mail), an import's source name."""
+    names = {}
+    for key in set(keys):
+        kind, _, ident = str(key).partition(":")
+        user = accounts_repository.get_user(session, int(ident)) if kind == "user" and ident.isdigit() else None
+        names[key] = user.display_name if user else (f"{ident} (imported)" if kind == "import" else str(key))
+    return names
+
+
+@dataclass
+class QueueCard:
+    queue: AnnotationQueue
+    progress: service.QueueProgress
+    names: dict[str, str]
+    can_annotate: bool
+
+
+def queue_card(session: Session, ctx: ProjectContext, queue: AnnotationQueue) -> QueueCard:
+    progress = service.progress(session, queue)
+    names = annotator_names(session, [key for key, _, _ in progress.by_annotator])
+    return QueueCard(queue, progress, names, may_annotate(session, ctx, queue))
+
 
 @router.get("/projects/{project_id}/queues", response_class=HTMLResponse)
-def queues_page(project_id: int, request: Request, ctx: ProjectViewer) -> HTMLResponse:
-    return render_placeholder(request, "queues", "Annotation queues", "Queues of sampled traces for domain experts to review: pass or fail, written feedback and failure modes, keyboard first.")
+def queue_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep) -> HTMLResponse:
+    cards = [queue_card(session, ctx, queue) for queue in repository.queues_of(session, ctx.project.id)]
+    return render(request, "annotations/list.html", {
+        "nav": "queues", "project": ctx.project, "cards": cards, "is_admin": ctx.role.at_least(Role.admin)})
+
+
+# ---------------------------------------------------------------------------
+# Creating and editing a queue
+
+
+class QueueForm(BaseModel):
+    """The queue form as typed: kept as text so a refused form comes back exactly as it was."""
+
+    name: str = ""
+    instructions: str = ""
+    annotators_per_item: str = "1"
+    member_ids: list[str] = []
+    sampling_percent: str = "100"
+    cap: str = ""
+    live: str = ""
+    filter_q: str = ""
+    filter_name: str = ""
+    filter_model: str = ""
+    filter_tag: str = ""
+    filter_release: str = ""
+    filter_environment: str = ""
+    filter_session_id: str = ""
+    filter_user_id: str = ""
+    filter_status: str = ""
+    filter_start_from: str = ""
+    filter_start_to: str = ""
+
+    def filter_value(self, name: str) -> str:
+        return getattr(self, f"filter_{name}")
+
+    @classmethod
+    def of_queue(cls, queue: AnnotationQueue, member_ids: Sequence[int]) -> "QueueForm":
+        stored = queue.filter or {}
+        filters = {f"filter_{name}": _form_date(stored.get(name)) if name in DATE_FILTERS
+                   else str(stored.get(name) or "") for name in FILTER_FIELDS}
+        return cls(name=queue.name, instructions=queue.instructions,
+                   annotators_per_item=str(queue.annotators_per_item), member_ids=[str(m) for m in member_ids],
+                   sampling_percent=f"{queue.sampling_rate * 100:g}", cap=str(queue.cap or ""),
+                   live="on" if queue.live else "", **filters)
+
+
+QueueFormData = Annotated[QueueForm, Form()]
+
+
+def _form_date(stored: str | None) -> str:
+    """A stored ISO time as a datetime-local value (UTC, to the minute)."""
+    if not stored:
+        return ""
+    return datetime.fromisoformat(stored).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+
+
+def _utc_iso(value: str, label: str, field_name: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise Unprocessable(f"{label} must be a date and time like 2026-01-31T14:00.",
+                            details={"field": field_name}) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def _whole_number(value: str, label: str, field_name: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise Unprocessable(f"{label} must be a whole number.", details={"field": field_name}) from None
+
+
+def _sampling_rate(value: str) -> float:
+    try:
+        percent = float(value.strip().rstrip("%") or "100")
+    except ValueError:
+        raise Unprocessable("The sampling rate must be a percentage, e.g. 10.",
+                            details={"field": "sampling_rate"}) from None
+    return percent / 100
+
+
+def _filter_of(form: QueueForm) -> dict:
+    stored = {}
+    for name in FILTER_FIELDS:
+        value = form.filter_value(name).strip()
+        if value:
+            stored[name] = _utc_iso(value, FILTER_LABELS[name], "filter") if name in DATE_FILTERS else value
+    return service.stored_filter(stored)
+
+
+def spec_of(form: QueueForm) -> QueueSpec:
+    cap = form.cap.strip()
+    return QueueSpec(
+        name=form.name, instructions=form.instructions.strip(),
+        annotators_per_item=_whole_number(form.annotators_per_item, "Annotators per item", "annotators_per_item"),
+        filter=_filter_of(form), sampling_rate=_sampling_rate(form.sampling_percent),
+        cap=_whole_number(cap, "The cap", "cap") if cap else None, live=bool(form.live),
+        member_ids=[_whole_number(m, "A member id", "member_ids") for m in form.member_ids])
+
+
+def possible_annotators(session: Session, organization_id: int) -> list:
+    """Members who may be chosen as a queue's annotators: role annotator or admin."""
+    return [m for m in accounts_repository.members_of(session, organization_id)
+            if Role(m.role).at_least(Role.annotator)]
+
+
+def wants_fill(queue: AnnotationQueue) -> bool:
+    """A new queue fills from its filter now, unless it is live (the worker samples new traces)
+    or nothing was said about what to fill (it will be filled from the explorer)."""
+    return not queue.live and bool(queue.filter or queue.cap or queue.sampling_rate < 1)
+
+
+def _form_page(request: Request, session: Session, ctx: ProjectContext, form: QueueForm,
+               queue: AnnotationQueue | None, error: AppError | None = None, partial: bool = False) -> HTMLResponse:
+    context = {"nav": "queues", "project": ctx.project, "queue": queue, "form": form,
+               "members": possible_annotators(session, ctx.project.organization_id),
+               "filter_labels": FILTER_LABELS, "error": error.message if error else None,
+               "error_field": (error.details or {}).get("field") if error else None}
+    template = "annotations/_queue_form.html" if partial else "annotations/queue_form.html"
+    return render(request, template, context, status_code=error.status_code if error else 200)
+
+
+@router.get("/projects/{project_id}/queues/new", response_class=HTMLResponse)
+def new_queue_page(project_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep) -> HTMLResponse:
+    return _form_page(request, session, ctx, QueueForm(), None)
+
+
+@router.post("/projects/{project_id}/queues")
+def create_queue(project_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep,
+                 form: QueueFormData) -> Response:
+    try:
+        queue = service.create_queue(session, ctx.project, spec_of(form), actor=signed_in(ctx))
+        added = service.fill_from_filter(session, queue) if wants_fill(queue) else None
+    except AppError as error:
+        session.rollback()
+        return _form_page(request, session, ctx, form, None, error, partial=True)
+    return redirect(queue_url(queue) + (f"?added={added}" if added is not None else ""), request)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/edit", response_class=HTMLResponse)
+def edit_queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin,
+                    session: SessionDep) -> HTMLResponse:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    form = QueueForm.of_queue(queue, repository.member_ids(session, queue.id))
+    return _form_page(request, session, ctx, form, queue)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/edit")
+def update_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep,
+                 form: QueueFormData) -> Response:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    try:
+        service.check_queue_name_free(session, ctx.project.id, form.name, queue.id)
+        service.update_queue(session, ctx.project, queue, spec_of(form))
+    except AppError as error:
+        session.rollback()
+        return _form_page(request, session, ctx, form, queue, error, partial=True)
+    return redirect(queue_url(queue), request)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/fill", response_class=HTMLResponse)
+def fill_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin,
+               session: SessionDep) -> HTMLResponse:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    added = service.fill_from_filter(session, queue)
+    done, total = repository.progress(session, queue.id)
+    return render(request, "annotations/_fill_result.html", {"added": added, "total": total})
+
+
+# ---------------------------------------------------------------------------
+# Adding traces from the explorer
+
+
+@dataclass
+class AddRequest:
+    """What the explorer sends: chosen trace ids, or "all matching" its current filter."""
+
+    trace_ids: list[str]
+    matching: bool
+    limit: str
+    params: dict[str, str]  # filter fields: the explorer's query string, overridden by form fields
+
+
+# The explorer's URL parameters (and the stored names) → the queue filter's fields.
+EXPLORER_PARAMS = {**{name: name for name in FILTER_FIELDS}, "from": "start_from", "to": "start_to"}
+
+
+async def read_add_request(request: Request) -> AddRequest:
+    form = await request.form()
+    merged = {**request.query_params, **{k: v for k, v in form.items() if isinstance(v, str)}}
+    params = {k: v.strip() for k, v in merged.items() if isinstance(v, str) and v.strip()}
+    return AddRequest(trace_ids=[t for t in form.getlist("trace_ids") if isinstance(t, str)],
+                      matching=params.get("matching") in ("1", "true", "on"), limit=params.get("limit", ""),
+                      params=params)
+
+
+def explorer_filter(params: dict[str, str]) -> dict:
+    """The explorer's filter as a stored queue filter; a time preset ("last 24 hours") is fixed now."""
+    from app.traces.views import EXPLORER_FILTERS, TIME_RANGES
+
+    stored = {EXPLORER_PARAMS[k]: v for k, v in params.items() if k in EXPLORER_PARAMS}
+    for name in DATE_FILTERS:
+        if name in stored:
+            stored[name] = _utc_iso(stored[name], FILTER_LABELS[name], name)
+    preset = params.get("range")
+    if preset in TIME_RANGES:
+        stored["start_from"] = (utcnow() - TIME_RANGES[preset][1]).isoformat()
+    unsupported = [f.label for f in EXPLORER_FILTERS if params.get(f.param)]
+    if unsupported:
+        # Adding more than the explorer shows would be a silent surprise.
+        raise Unprocessable(f"“All matching” cannot apply the filter {', '.join(unsupported)}; "
+                            "select the traces instead.")
+    return service.stored_filter(stored)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/add", response_class=HTMLResponse)
+def add_to_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator, session: SessionDep,
+                 sent: Annotated[AddRequest, Depends(read_add_request)]) -> Response:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    if sent.matching:
+        limit = _whole_number(sent.limit, "The limit", "limit") if sent.limit else MATCHING_LIMIT
+        filters = service.trace_filter(explorer_filter(sent.params))
+        added = service.add_matching(session, queue, filters, max(1, min(limit, MATCHING_LIMIT)))
+    else:
+        ids = [_whole_number(t, "A trace id", "trace_ids") for t in sent.trace_ids]
+        if not ids:
+            raise Unprocessable("Select traces, or choose “all matching”.")
+        added = service.add_traces(session, queue, ids)
+    if not is_htmx(request):
+        return RedirectResponse(f"{queue_url(queue)}?added={added}", status_code=303)
+    return render(request, "annotations/_added.html", {"queue": queue, "added": added})
+
+
+# ---------------------------------------------------------------------------
+# The queue page: progress, agreement, disagreements
+
+
+@dataclass
+class Dispute:
+    """A trace the annotators disagree on, with everything an adjudicator weighs."""
+
+    trace_id: int
+    label: object
+    annotations: list = field(default_factory=list)  # (annotation, issue ids)
+    adjudication: object = None
+
+
+def disputes_of(session: Session, queue: AnnotationQueue) -> list[Dispute]:
+    labels = service.disagreements(session, queue, limit=DISPUTES_SHOWN)
+    return [dispute_of(session, trace_id, label) for trace_id, label in labels.items()]
+
+
+def dispute_of(session: Session, trace_id: int, label) -> Dispute:
+    return Dispute(trace_id=trace_id, label=label,
+                   annotations=repository.annotations_for_traces(session, [trace_id]),
+                   adjudication=repository.adjudications_for_traces(session, [trace_id]).get(trace_id))
+
+
+def queue_page_names(session: Session, progress: service.QueueProgress, agreement, disputes) -> dict[str, str]:
+    keys = [key for key, _, _ in progress.by_annotator]
+    keys += [key for pair in agreement.pairs for key in (pair.annotator_a, pair.annotator_b)]
+    keys += [annotation.annotator for dispute in disputes for annotation, _ in dispute.annotations]
+    return annotator_names(session, keys)
+
+
+def issue_choices(session: Session, project_id: int) -> list:
+    """Failure modes to pick from, oldest first so that the keys 1–9 keep meaning the same issue."""
+    return sorted(issues_repository.open_issues(session, project_id), key=lambda issue: issue.id)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}", response_class=HTMLResponse)
+def queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
+               added: int | None = None) -> HTMLResponse:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    progress = service.progress(session, queue)
+    agreement = service.queue_agreement(session, queue)
+    disputes = disputes_of(session, queue)
+    issues = issue_choices(session, ctx.project.id)
+    return render(request, "annotations/queue.html", {
+        "nav": "queues", "project": ctx.project, "queue": queue, "progress": progress, "added": added,
+        "agreement": agreement, "names": queue_page_names(session, progress, agreement, disputes),
+        "disputes": disputes, "issues": issues,
+        "issue_titles": {issue.id: issue.title for issue in issues},
+        "is_admin": ctx.role.at_least(Role.admin), "can_annotate": may_annotate(session, ctx, queue)})
+
+
+class AdjudicationForm(BaseModel):
+    verdict: str = ""
+    issue_ids: list[str] = []
+    note: str = ""
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/traces/{trace_id}/adjudicate",
+             response_class=HTMLResponse)
+def adjudicate(project_id: int, queue_id: int, trace_id: int, request: Request, ctx: ProjectAdmin,
+               session: SessionDep, form: Annotated[AdjudicationForm, Form()]) -> HTMLResponse:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    service.queue_item_for_trace(session, queue, trace_id)
+    error = None
+    try:
+        issue_ids = [_whole_number(i, "A failure mode id", "issue_ids") for i in form.issue_ids]
+        service.adjudicate(session, ctx.project.id, trace_id, form.verdict, issue_ids, form.note,
+                           signed_in(ctx))
+        flows.label_changed(session, ctx.project.id, [trace_id], source="adjudication")
+    except AppError as exc:
+        session.rollback()
+        error = exc
+    dispute = dispute_of(session, trace_id, service.labels_for_traces(session, [trace_id])[trace_id])
+    issues = issue_choices(session, ctx.project.id)
+    return render(request, "annotations/_dispute.html", {
+        "project": ctx.project, "queue": queue, "dispute": dispute,
+        "names": annotator_names(session, [annotation.annotator for annotation, _ in dispute.annotations]),
+        "issues": issues,
+        "issue_titles": {issue.id: issue.title for issue in issues}, "is_admin": True,
+        "error": error.message if error else None, "saved": error is None},
+        status_code=error.status_code if error else 200)
+
+
+# ---------------------------------------------------------------------------
+# The workbench
+
+
+@dataclass
+class Draft:
+    """What the form shows: my earlier judgement, or what I just sent when it was refused."""
+
+    verdict: str = ""
+    feedback: str = ""
+    issue_ids: set[int] = field(default_factory=set)
+    new_issue: str = ""
+    corrected_output: str = ""
+
+
+class JudgementForm(BaseModel):
+    verdict: str = ""
+    feedback: str = ""
+    issue_ids: list[str] = []
+    new_issue: str = ""
+    corrected_output: str = ""
+
+    def draft(self) -> Draft:
+        ids = {int(i) for i in self.issue_ids if i.strip().isdigit()}
+        return Draft(self.verdict, self.feedback, ids, self.new_issue, self.corrected_output)
+
+
+def judgement_of(form: JudgementForm) -> Judgement:
+    issue_ids = [_whole_number(i, "A failure mode id", "issue_ids") for i in form.issue_ids]
+    new_issue = " ".join(form.new_issue.split())
+    if form.verdict == PASS and (issue_ids or new_issue):
+        # A pass keeps no failure modes: say so rather than drop the ticks silently.
+        raise Unprocessable("Failure modes describe a failure: choose fail, or untick them.",
+                            details={"field": "issue_ids"})
+    return Judgement(verdict=form.verdict, feedback=form.feedback, issue_ids=issue_ids,
+                     new_issue_titles=[new_issue] if new_issue else [],
+                     corrected_output=form.corrected_output.strip() or None)
+
+
+def draft_of(annotation, issue_ids: Sequence[int]) -> Draft:
+    if annotation is None:
+        return Draft()
+    return Draft(annotation.verdict, annotation.feedback, set(issue_ids), "", annotation.corrected_output or "")
+
+
+def renew_every_seconds() -> int:
+    """Renew well before the lock lapses (every minute for the default five-minute lock)."""
+    return max(1, min(60, annotation_settings().queue_lock_seconds // 3))
+
+
+@dataclass
+class MyProgress:
+    done: int
+    total: int
+    mine: int
+
+
+def my_progress(session: Session, queue: AnnotationQueue, user: User) -> MyProgress:
+    done, total = repository.progress(session, queue.id)
+    return MyProgress(done, total, repository.annotations_in_queue(session, queue.id, user.id))
+
+
+def workbench_context(session: Session, ctx: ProjectContext, queue: AnnotationQueue, item: QueueItem | None,
+                      user: User, *, claimed: bool = False, draft: Draft | None = None,
+                      error: AppError | None = None) -> dict:
+    """What the workbench shows. Counting a large queue's progress takes longer than the item
+    itself, so the header asks for it in a request of its own; with nothing left it is the page.
+    A `claimed` item (from `next_item`) is one I have not annotated and nobody else holds past
+    its share, so the queries that would say otherwise are left out of the hot path."""
+    context = {
+        "nav": "queues", "project": ctx.project, "queue": queue, "item": item,
+        "issues": issue_choices(session, ctx.project.id), "shortcut_issues": SHORTCUT_ISSUES,
+        "renew_seconds": renew_every_seconds(), "error": error.message if error else None,
+        "error_field": (error.details or {}).get("field") if error else None}
+    if item is None:
+        context["progress"] = my_progress(session, queue, user)
+        return context
+    annotation, issue_ids = (None, []) if claimed else service.my_annotation(session, item, user)
+    trace = traces_repository.get_trace(session, ctx.project.id, item.trace_id)
+    context.update(trace=trace, messages=service.conversation(session, trace), annotation=annotation,
+                   draft=draft or draft_of(annotation, issue_ids),
+                   held_by_others=0 if claimed else repository.locks_held_by_others(session, item.id, user.id))
+    return context
+
+
+def workbench(request: Request, session: Session, ctx: ProjectContext, queue: AnnotationQueue,
+              item: QueueItem | None, user: User, *, claimed: bool = False, draft: Draft | None = None,
+              error: AppError | None = None) -> HTMLResponse:
+    """The workbench for `item` (or "nothing left"): a fragment for HTMX, else the whole page."""
+    context = workbench_context(session, ctx, queue, item, user, claimed=claimed, draft=draft, error=error)
+    status = error.status_code if error else 200
+    if not is_partial(request):
+        return render(request, "annotations/annotate.html", {**context, "full_page": True}, status_code=status)
+    headers = {} if error else {"HX-Push-Url": item_url(queue, item) if item else f"{queue_url(queue)}/annotate"}
+    return render(request, "annotations/_workbench.html", context, status_code=status, headers=headers)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/progress", response_class=HTMLResponse)
+def workbench_progress(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+                       session: SessionDep) -> HTMLResponse:
+    """The workbench header's progress: done / total, and how many are mine."""
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    return render(request, "annotations/_progress.html",
+                  {"queue": queue, "progress": my_progress(session, queue, signed_in(ctx))})
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/annotate", response_class=HTMLResponse)
+def annotate_next(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+                  session: SessionDep) -> Response:
+    user = signed_in(ctx)
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    item = service.next_item(session, queue, user)
+    if item is not None and not is_partial(request):
+        return RedirectResponse(item_url(queue, item), status_code=303)  # the URL names the item
+    return workbench(request, session, ctx, queue, item, user, claimed=True)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
+def annotate_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+                  session: SessionDep) -> HTMLResponse:
+    user = signed_in(ctx)
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    item = service.open_item(session, queue, item_id, user)
+    return workbench(request, session, ctx, queue, item, user)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
+def submit_annotation(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+                      session: SessionDep, form: Annotated[JudgementForm, Form()]) -> HTMLResponse:
+    user = signed_in(ctx)
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    item = service.open_item(session, queue, item_id, user)
+    try:
+        flows.record_annotation(session, ctx.project.id, item.trace_id, judgement_of(form),
+                                annotator=service.annotator_key(user), author=user, queue=queue)
+    except AppError as error:
+        session.rollback()
+        return workbench(request, session, ctx, queue, item, user, draft=form.draft(), error=error)
+    return workbench(request, session, ctx, queue, service.next_item(session, queue, user), user, claimed=True)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/skip", response_class=HTMLResponse)
+def skip_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+              session: SessionDep) -> HTMLResponse:
+    user = signed_in(ctx)
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    service.skip(session, queue, item_id, user)
+    return workbench(request, session, ctx, queue, service.next_item(session, queue, user), user, claimed=True)
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock")
+def renew_lock(project_id: int, queue_id: int, item_id: int, ctx: ProjectAnnotator,
+               session: SessionDep) -> Response:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    service.renew_lock(session, queue, item_id, signed_in(ctx))
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/previous", response_class=HTMLResponse)
+def previous_item(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator, session: SessionDep,
+                  before: int | None = None) -> Response:
+    """My annotation before the one on screen (or my latest), opened for editing."""
+    user = signed_in(ctx)
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    service.check_can_annotate(session, queue, user)
+    item_id = service.previous_item(session, queue, user, before)
+    if item_id is None:
+        return render(request, "annotations/_notice.html",
+                      {"message": "Nothing earlier: you have no earlier annotation in this queue."},
+                      headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    item = service.open_item(session, queue, item_id, user)
+    if not is_partial(request):
+        return RedirectResponse(item_url(queue, item), status_code=303)
+    return workbench(request, session, ctx, queue, item, user)
+

@@ -1,8 +1,15 @@
-"""Jinja2 filters for numbers, times and JSON (output stays escaped)."""
+"""Jinja2 filters for numbers, times, JSON and Markdown (output stays escaped)."""
 
 import json
 from datetime import datetime, timezone
 from typing import Any
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+# Raw HTML off: whatever a user writes in Markdown comes out escaped, and
+# markdown-it refuses javascript:/vbscript:/file: links on its own.
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
 
 
 def format_datetime(value: datetime | None) -> str:
@@ -45,6 +52,11 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def render_markdown(value: str | None) -> Markup:
+    """Markdown as HTML that is safe to insert: the renderer escapes all text and raw HTML."""
+    return Markup(_MARKDOWN.render(value or ""))
+
+
 def register_filters(env) -> None:
     env.filters.update(
         datetime=format_datetime,
@@ -53,4 +65,5 @@ def register_filters(env) -> None:
         number=format_number,
         cost=format_cost,
         pretty_json=pretty_json,
+        markdown=render_markdown,
     )

@@ -1,0 +1,128 @@
+// The annotation workbench's keyboard: every key stands for a button or field on the page,
+// so anything done by key can be done by mouse too. The workbench (#workbench) is replaced
+// by HTMX after every action; handlers therefore look elements up when a key is pressed.
+(function () {
+  "use strict";
+
+  const TEXT_INPUT_TYPES = new Set(["text", "search", "email", "url", "tel", "password", "number",
+    "date", "datetime-local", "month", "week", "time"]);
+
+  function isTyping(element) {
+    if (!element || element === document.body) return false;
+    if (element.isContentEditable) return true;
+    const tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    return tag === "INPUT" && TEXT_INPUT_TYPES.has((element.type || "text").toLowerCase());
+  }
+
+  function workbench() {
+    return document.getElementById("workbench");
+  }
+
+  function overlay() {
+    return document.getElementById("shortcuts");
+  }
+
+  function toggleShortcuts(show) {
+    const box = overlay();
+    if (!box) return;
+    box.hidden = show === undefined ? !box.hidden : !show;
+    if (!box.hidden) box.querySelector("button").focus();
+  }
+
+  function chooseVerdict(value) {
+    const radio = workbench().querySelector('input[name="verdict"][value="' + value + '"]');
+    if (radio) {
+      radio.checked = true;
+      radio.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+  }
+
+  function toggleFailureMode(number) {
+    const box = workbench().querySelector('input[data-shortcut="' + number + '"]');
+    if (!box) return;
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function click(action) {
+    const button = workbench().querySelector('[data-action="' + action + '"]');
+    if (button && !button.disabled) button.click();
+  }
+
+  function submit() {
+    const form = document.getElementById("judgement");
+    if (form) form.requestSubmit();
+  }
+
+  // Keys that work anywhere on the workbench, as long as no text field has the focus.
+  const COMMANDS = {
+    p: () => chooseVerdict("pass"),
+    f: () => chooseVerdict("fail"),
+    i: () => { const field = document.getElementById("feedback"); if (field) field.focus(); },
+    s: () => click("skip"),
+    ArrowLeft: () => click("previous"),
+    "?": () => toggleShortcuts(),
+  };
+
+  function onKeydown(event) {
+    if (!workbench() || event.defaultPrevented || event.isComposing) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      submit();
+      return;
+    }
+    if (event.key === "Escape") {
+      if (overlay() && !overlay().hidden) toggleShortcuts(false);
+      else if (isTyping(document.activeElement)) document.activeElement.blur();
+      return;
+    }
+    if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (overlay() && !overlay().hidden && event.key !== "?") return;
+    const command = /^[1-9]$/.test(event.key) ? () => toggleFailureMode(event.key) : COMMANDS[event.key];
+    if (command) {
+      event.preventDefault(); // "i" must not also type an "i" into the field it focuses
+      command();
+    }
+  }
+
+  // A failure mode implies a fail: ticking one with no verdict yet chooses fail.
+  function onChange(event) {
+    const target = event.target;
+    if (target.name !== "issue_ids" || !target.checked || !workbench()) return;
+    const chosen = workbench().querySelector('input[name="verdict"]:checked');
+    if (!chosen) chooseVerdict("fail");
+  }
+
+  function onClick(event) {
+    if (event.target.closest("[data-shortcuts-toggle]")) toggleShortcuts();
+    else if (event.target === overlay()) toggleShortcuts(false);
+  }
+
+  // The instructions open with the first item; after that they stay as the annotator left them.
+  let instructionsOpen = null;
+
+  function onToggle(event) {
+    if (event.target.classList && event.target.classList.contains("wb-instructions")) {
+      instructionsOpen = event.target.open;
+    }
+  }
+
+  // After a swap the old focus is gone: keep the keys working from the page, and put the
+  // cursor where the server asked (a refused feedback comes back with autofocus).
+  function onSwapped(event) {
+    if (!event.detail.target || event.detail.target.id !== "workbench") return;
+    const instructions = workbench() && workbench().querySelector(".wb-instructions");
+    if (instructions && instructionsOpen !== null) instructions.open = instructionsOpen;
+    const wanted = workbench() && workbench().querySelector("[autofocus]");
+    if (wanted) wanted.focus();
+    else if (isTyping(document.activeElement)) document.activeElement.blur();
+    window.scrollTo({ top: 0 });
+  }
+
+  document.addEventListener("keydown", onKeydown);
+  document.addEventListener("change", onChange);
+  document.addEventListener("click", onClick);
+  document.addEventListener("toggle", onToggle, true); // "toggle" does not bubble
+  document.addEventListener("htmx:afterSettle", onSwapped);
+})();
