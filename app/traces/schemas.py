@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from app.traces.semconv import MAX_TOKEN_COUNT
+
 SpanKind = Literal["llm", "embedding", "tool", "agent", "chain", "retriever", "reranker", "guardrail",
                    "evaluator", "span"]
 MAX_SPANS_PER_REQUEST = 10_000
@@ -43,11 +45,11 @@ class SpanCreate(BaseModel):
     input_messages: list[Message] | None = None
     output_messages: list[Message] | None = None
     system: str | None = None
-    tokens_in: int | None = Field(default=None, ge=0)
-    tokens_out: int | None = Field(default=None, ge=0)
-    tokens_cache_read: int | None = Field(default=None, ge=0)
-    tokens_reasoning: int | None = Field(default=None, ge=0)
-    cost: float | None = Field(default=None, ge=0, description="USD")
+    tokens_in: int | None = Field(default=None, ge=0, le=MAX_TOKEN_COUNT)
+    tokens_out: int | None = Field(default=None, ge=0, le=MAX_TOKEN_COUNT)
+    tokens_cache_read: int | None = Field(default=None, ge=0, le=MAX_TOKEN_COUNT)
+    tokens_reasoning: int | None = Field(default=None, ge=0, le=MAX_TOKEN_COUNT)
+    cost: float | None = Field(default=None, ge=0, le=1e9, description="USD")
     attributes: dict[str, Any] = Field(default_factory=dict,
                                        description="Raw attributes; OTel GenAI / OpenInference names are mapped too")
 

@@ -86,7 +86,8 @@ KINDS = (
 )
 STATUSES = ("ok", "error", "unset")
 
-_INT64_MAX = 2**63 - 1
+# Far above any real call, and low enough that a trace's sums never overflow int64.
+MAX_TOKEN_COUNT = 10**12
 
 
 @dataclass(slots=True)
@@ -267,16 +268,16 @@ def _text(value: Any) -> str | None:
 
 
 def _count(value: Any) -> int | None:
-    """A token count: a non-negative int64, from an int, integral float or digit string."""
+    """A token count up to MAX_TOKEN_COUNT, from an int, integral float or digit string."""
     if type(value) is int:
-        return value if 0 <= value <= _INT64_MAX else None
+        return value if 0 <= value <= MAX_TOKEN_COUNT else None
     if isinstance(value, bool):
         return None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     elif isinstance(value, str) and value.strip().isdigit() and len(value) < 20:
         value = int(value)
-    if isinstance(value, int) and 0 <= value <= _INT64_MAX:
+    if isinstance(value, int) and 0 <= value <= MAX_TOKEN_COUNT:
         return value
     return None
 
