@@ -302,6 +302,16 @@ def test_the_session_view_shows_its_traces_in_order(viewer, auth, project):
     assert viewer.get(f"/projects/{project.id}/sessions/nobody").status_code == 404
 
 
+def test_a_long_session_loads_more_turns(viewer, auth, project, monkeypatch):
+    monkeypatch.setattr(views, "SESSION_PAGE_SIZE", 2)
+    send(viewer, auth, *[flat(f"t{i}", minutes_ago=10 - i, session_id="long") for i in range(3)])
+    html = viewer.get(f"/projects/{project.id}/sessions/long").text
+    assert "question t1" in html and "question t2" not in html
+    more = re.search(r'hx-get="([^"]*cursor=[^"]*)"', html).group(1)
+    rows = viewer.get(more, headers=HTMX).text
+    assert "<html" not in rows and "question t2" in rows and "Load more" not in rows
+
+
 def test_another_projects_traces_are_not_found(viewer, auth, factory, project, db):
     trace = ingest_conversation(viewer, auth, db, project)
     span_id = repository.spans_of(db, trace.id)[0].id
