@@ -1,6 +1,7 @@
 """Next-item latency of the annotation workbench with 1M traces and a queue of 100k items.
 
-    .venv/bin/python bench/annotate.py [--traces 1000000] [--items 100000] [--claims 200] [--keep] [--reuse]
+    .venv/bin/python bench/annotate.py [--traces 1000000] [--items 100000] [--claims 200] [--page-runs 10]
+                                       [--keep] [--reuse]
 
 Creates a scratch database (`--database`, dropped at the end unless `--keep`;
 `--reuse` measures a kept one again), migrates it, and seeds in SQL
@@ -28,6 +29,7 @@ Then it ANALYZEs and measures, for each queue, `--claims` claims in a row:
 Between two claims the claimed item is annotated outside the measurement (SQL,
 as `service.annotate` leaves it), so every claim is a fresh one. The reference is
 a bare `SELECT id FROM queue_item WHERE queue_id = … ORDER BY id LIMIT 1`.
+For scale, the queue list and each queue page are timed too (`--page-runs`, no target).
 HTTP figures are server time: the app's work, timed around the ASGI app (the in-process
 test client's own thread hand-offs left out). Prints median and p95 in ms and the
 load average (the machine may be shared); the target is p95 < 50 ms for next item.
@@ -329,6 +331,15 @@ def measure_progress(client, timer: ServerTimer, ids: dict, queue_id: int, runs:
     return samples
 
 
+def measure_page(client, timer: ServerTimer, path: str, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        response = client.get(path)
+        assert response.status_code == 200, response.text[:300]
+        samples.append(timer.last_ms)
+    return samples
+
+
 def measure_reference(queue_id: int, runs: int, url: str) -> list[float]:
     samples = []
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
@@ -347,7 +358,7 @@ def print_row(name: str, samples: list[float], target: bool = True) -> bool:
     return missed
 
 
-def measure(ids: dict, claims: int, url: str) -> int:
+def measure(ids: dict, claims: int, page_runs: int, url: str) -> int:
     from app.main import create_app
 
     timer = ServerTimer(create_app())
@@ -367,6 +378,12 @@ def measure(ids: dict, claims: int, url: str) -> int:
                   measure_submit(client, timer, ids, queue_id, claims), target=False)
         print_row(f"{label} GET …/progress (header counts, after the item)",
                   measure_progress(client, timer, ids, queue_id, claims), target=False)
+    project = f"/projects/{ids['project']}/queues"
+    print_row("queue list (both queues: progress, annotators, who is active)",
+              measure_page(client, timer, project, page_runs), target=False)
+    for per_item, queue_id in sorted(ids["queues"].items(), reverse=True):
+        print_row(f"[{per_item} per item] queue page (progress, agreement, disagreements)",
+                  measure_page(client, timer, f"{project}/{queue_id}", page_runs), target=False)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     return misses
 
@@ -379,6 +396,7 @@ def main() -> None:
     parser.add_argument("--traces", type=int, default=1_000_000)
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--claims", type=int, default=200)
+    parser.add_argument("--page-runs", type=int, default=10, help="runs of the queue list and queue pages")
     parser.add_argument("--database", default="sextant_bench_annotate")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument("--reuse", action="store_true", help="measure a kept database without seeding")
@@ -392,7 +410,7 @@ def main() -> None:
     os.environ.setdefault("SEXTANT_SECRET_KEY", "bench-secret-key-not-for-production")
     try:
         ids = existing(url) if args.reuse else seed(url, args.traces, args.items)
-        misses = measure(ids, args.claims, url)
+        misses = measure(ids, args.claims, args.page_runs, url)
         verdict = f"{misses} case(s) miss" if misses else "every case meets"
         print(f"\nnext item: {verdict} p95 < {TARGET_P95_MS:.0f} ms")
     finally:

@@ -41,10 +41,6 @@ FILTER_LABELS = {"q": "Words in input or output", "name": "Trace name", "model":
 DATE_FILTERS = ("start_from", "start_to")
 
 
-def queues_url(project_id: int) -> str:
-    return f"/projects/{project_id}/queues"
-
-
 def queue_url(queue: AnnotationQueue) -> str:
     return f"/projects/{queue.project_id}/queues/{queue.id}"
 
@@ -273,7 +269,7 @@ def fill_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdm
                session: SessionDep) -> HTMLResponse:
     queue = service.get_queue(session, ctx.project.id, queue_id)
     added = service.fill_from_filter(session, queue)
-    done, total = repository.progress(session, queue.id)
+    _, total = repository.progress(session, queue.id)
     return render(request, "annotations/_fill_result.html", {"added": added, "total": total})
 
 
@@ -355,20 +351,22 @@ class Dispute:
     adjudication: object = None
 
 
+def disputes_for(session: Session, labels: dict) -> list[Dispute]:
+    """Disputes of these traces (trace id → label), their annotations loaded in one go."""
+    annotations: dict[int, list] = {trace_id: [] for trace_id in labels}
+    for annotation, issue_ids in repository.annotations_for_traces(session, list(labels)):
+        annotations[annotation.trace_id].append((annotation, issue_ids))
+    adjudications = repository.adjudications_for_traces(session, list(labels))
+    return [Dispute(trace_id, label, annotations[trace_id], adjudications.get(trace_id))
+            for trace_id, label in labels.items()]
+
+
 def disputes_of(session: Session, queue: AnnotationQueue) -> list[Dispute]:
-    labels = service.disagreements(session, queue, limit=DISPUTES_SHOWN)
-    return [dispute_of(session, trace_id, label) for trace_id, label in labels.items()]
+    return disputes_for(session, service.disagreements(session, queue, limit=DISPUTES_SHOWN))
 
 
-def dispute_of(session: Session, trace_id: int, label) -> Dispute:
-    return Dispute(trace_id=trace_id, label=label,
-                   annotations=repository.annotations_for_traces(session, [trace_id]),
-                   adjudication=repository.adjudications_for_traces(session, [trace_id]).get(trace_id))
-
-
-def queue_page_names(session: Session, progress: service.QueueProgress, agreement, disputes) -> dict[str, str]:
+def queue_page_names(session: Session, progress: service.QueueProgress, disputes) -> dict[str, str]:
     keys = [key for key, _, _ in progress.by_annotator]
-    keys += [key for pair in agreement.pairs for key in (pair.annotator_a, pair.annotator_b)]
     keys += [annotation.annotator for dispute in disputes for annotation, _ in dispute.annotations]
     return annotator_names(session, keys)
 
@@ -383,15 +381,26 @@ def queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectVie
                added: int | None = None) -> HTMLResponse:
     queue = service.get_queue(session, ctx.project.id, queue_id)
     progress = service.progress(session, queue)
-    agreement = service.queue_agreement(session, queue)
     disputes = disputes_of(session, queue)
     issues = issue_choices(session, ctx.project.id)
     return render(request, "annotations/queue.html", {
         "nav": "queues", "project": ctx.project, "queue": queue, "progress": progress, "added": added,
-        "agreement": agreement, "names": queue_page_names(session, progress, agreement, disputes),
-        "disputes": disputes, "issues": issues,
+        "names": queue_page_names(session, progress, disputes), "disputes": disputes,
+        "disputes_limit": DISPUTES_SHOWN, "issues": issues,
         "issue_titles": {issue.id: issue.title for issue in issues},
         "is_admin": ctx.role.at_least(Role.admin), "can_annotate": may_annotate(session, ctx, queue)})
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/agreement", response_class=HTMLResponse)
+def queue_agreement(project_id: int, queue_id: int, request: Request, ctx: ProjectViewer,
+                    session: SessionDep) -> HTMLResponse:
+    """The agreement figures, asked for by the queue page once it is shown: they read every
+    annotation of the queue, which takes seconds on a queue of 100,000 items."""
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    agreement = service.queue_agreement(session, queue)
+    keys = [key for pair in agreement.pairs for key in (pair.annotator_a, pair.annotator_b)]
+    return render(request, "annotations/_agreement.html",
+                  {"agreement": agreement, "names": annotator_names(session, keys)})
 
 
 class AdjudicationForm(BaseModel):
@@ -415,7 +424,7 @@ def adjudicate(project_id: int, queue_id: int, trace_id: int, request: Request, 
     except AppError as exc:
         session.rollback()
         error = exc
-    dispute = dispute_of(session, trace_id, service.labels_for_traces(session, [trace_id])[trace_id])
+    [dispute] = disputes_for(session, service.labels_for_traces(session, [trace_id]))
     issues = issue_choices(session, ctx.project.id)
     return render(request, "annotations/_dispute.html", {
         "project": ctx.project, "queue": queue, "dispute": dispute,

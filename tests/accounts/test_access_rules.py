@@ -73,6 +73,7 @@ ROUTES = {
     ("POST", "/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues/{queue_id}/previous"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues/{queue_id}/progress"): ANNOTATOR,
+    ("GET", "/projects/{project_id}/queues/{queue_id}/agreement"): VIEWER,
     ("GET", "/projects/{project_id}/issues"): VIEWER,
     ("POST", "/projects/{project_id}/issues"): ANNOTATOR,
     ("GET", "/projects/{project_id}/issues/{issue_id}"): VIEWER,

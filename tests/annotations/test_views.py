@@ -415,7 +415,8 @@ def test_queue_page_shows_agreement_with_item_counts_and_undefined_reasons(db, c
         judge(db, project, queue, alice, item.trace_id, "pass")
         judge(db, project, queue, bob, item.trace_id, "pass")
     client.login(admin.email, PASSWORD)
-    page = client.get(base(queue))
+    assert f'hx-get="{base(queue)}/agreement"' in client.get(base(queue)).text
+    page = client.get(f"{base(queue)}/agreement", headers={"HX-Request": "true"})
     assert "<strong>100.0%</strong>" in page.text and "n = 2" in page.text
     assert "Cohen&#39;s kappa" in page.text and "undefined" in page.text
     assert "chance agreement is 1" in page.text
