@@ -346,21 +346,22 @@ def conversation(session: Session, trace) -> list[dict]:
 
     The last LLM call's prompt and reply hold the whole exchange up to the answer
     being judged; a trace without LLM spans (or without stored messages) shows its
-    own input and output as one user turn and one assistant turn.
+    own input and output as one user turn and one assistant turn. Only that call's
+    messages are read, not every span of the trace: this is on the next-item path.
     """
-    llm_spans = [span for span in traces_repository.spans_of(session, trace.id) if span.kind == "llm"]
-    messages = _span_messages(llm_spans[-1]) if llm_spans else []
+    last_llm = traces_repository.last_llm_spans(session, [trace.id]).get(trace.id)
+    messages = _llm_messages(*last_llm) if last_llm else []
     if messages:
         return messages
     turns = (("user", trace.input), ("assistant", trace.output))
     return [_plain_message(role, text) for role, text in turns if text]
 
 
-def _span_messages(span) -> list[dict]:
-    inputs = _message_dicts(span.input_messages)
-    if span.system and not any(m.get("role") == "system" for m in inputs):
-        inputs.insert(0, _plain_message("system", span.system))
-    return inputs + _message_dicts(span.output_messages)
+def _llm_messages(system: str | None, inputs, outputs) -> list[dict]:
+    messages = _message_dicts(inputs)
+    if system and not any(m.get("role") == "system" for m in messages):
+        messages.insert(0, _plain_message("system", system))
+    return messages + _message_dicts(outputs)
 
 
 def _message_dicts(value) -> list[dict]:
