@@ -67,6 +67,7 @@ class RunRead(BaseModel):
     status: str
     evaluator_version_ids: list[int]
     filter: dict
+    total: int
     done: int
     error: str | None
     created_at: datetime

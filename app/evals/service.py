@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.annotations import repository as annotations_repository
 from app.annotations import service as annotations
 from app.core.db import utcnow
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import eval_settings
 from app.evals import generation, repository
 from app.evals.models import Evaluator, EvaluatorVersion
@@ -111,6 +111,8 @@ def request_generation(session: Session, project_id: int, issue_id: int, *, acto
                               origin="generated", created_by_id=actor_id)
         session.add(evaluator)
         session.flush()
+    elif any(v.status in ("pending", "running") for v in repository.versions_of(session, evaluator.id)):
+        raise Conflict("A version of this evaluator is already being generated.")
     return _new_version(session, evaluator, actor_id=actor_id)
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.annotations import flows as annotation_flows
 from app.annotations.service import Judgement
 from app.core.db import utcnow
-from app.core.errors import Unprocessable
+from app.core.errors import Conflict, Unprocessable
 from app.evals import service
 from app.evals.models import EvalResult
 from app.issues import service as issues
@@ -48,6 +48,8 @@ def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
     project, issue, failing, passing = labelled_project(db, factory)
     version = service.request_generation(db, project.id, issue.id, actor_id=None)
     assert version.status == "pending" and version.number == 1
+    with pytest.raises(Conflict, match="already being generated"):
+        service.request_generation(db, project.id, issue.id, actor_id=None)
     service.run_generation(db, version.id)
     assert version.status == "ready", version.error
     assert version.spec["family"] and version.mcc is not None
