@@ -202,3 +202,14 @@ def test_specs_describe_themselves_in_one_line():
     both = {"family": "combine", "op": "all", "parts": [
         rule, {"family": "structure", "conditions": [{"feature": "n_span_errors", "op": ">=", "value": 1}]}]}
     assert describe_spec(both).endswith("AND (fail if n_span_errors >= 1)")
+
+
+def test_majority_vote_fails_when_most_parts_do():
+    def rule(word):
+        return {"family": "rule", "clauses": [{"field": "output", "pattern": word}]}
+
+    spec = {"family": "combine", "op": "majority", "parts": [rule("late"), rule("rude"), rule("wrong")]}
+    verdicts = compile_spec(spec).evaluate([
+        {"id": "a", "output": "late and rude"}, {"id": "b", "output": "late only"}, {"id": "c", "output": "fine"}])
+    assert [v.verdict for v in verdicts] == ["fail", "pass", "pass"]
+    assert verdicts[0].explanation.startswith("2 of 3 parts agree")

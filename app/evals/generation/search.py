@@ -24,7 +24,7 @@ import numpy as np
 
 from . import classifier, rules, structure
 from .metrics import Confusion, mcc
-from .spec import combine, spec_complexity, spec_cost
+from .spec import combine, merge_flags, spec_complexity, spec_cost
 from .splits import Fold
 from .workspace import Workspace
 
@@ -67,7 +67,7 @@ class Recipe:
 @dataclass
 class Candidate:
     recipes: tuple[Recipe, ...]
-    op: str | None  # None for one recipe, else "any" | "all"
+    op: str | None  # None for one recipe, else "any" | "all" | "majority"
     predictions: np.ndarray  # (repeats, examples) out-of-fold fail flags
     complexity: float
     cost: float
@@ -79,6 +79,8 @@ class Candidate:
     def name(self) -> str:
         if self.op is None:
             return self.recipes[0].name
+        if self.op == "majority":
+            return "MAJORITY(" + ", ".join(r.name for r in self.recipes) + ")"
         return f" {self.op.upper()} ".join(r.name for r in self.recipes)
 
     @property
@@ -191,17 +193,30 @@ def combined(a: Candidate, b: Candidate, op: str, cv: CrossValidator, generation
     recipes = tuple(dict.fromkeys(a.recipes + b.recipes))
     if len(recipes) > MAX_PARTS or len(recipes) == max(len(a.recipes), len(b.recipes)):
         return None
-    merge = np.logical_or if op == "any" else np.logical_and
+    return _combination(recipes, op, cv, generation)
+
+
+def _combination(recipes: tuple[Recipe, ...], op: str, cv: CrossValidator, generation: int) -> Candidate | None:
     parts = [cv.run(r) for r in recipes]
     if any(p[1] == 0 for p in parts):
         return None  # a part that mined nothing adds nothing
-
-    predictions = parts[0][0]
-    for p in parts[1:]:
-        predictions = merge(predictions, p[0])
+    predictions = merge_flags(op, np.stack([p[0] for p in parts]))
     return cv.score(
         Candidate(recipes, op, predictions, sum(p[1] for p in parts), sum(p[2] for p in parts), generation=generation)
     )
+
+
+def majority_votes(singles: list[Candidate], cv: CrossValidator, generation: int) -> list[Candidate]:
+    """Majority votes of three strong, different single recipes: voting cuts the variance of each."""
+    top = sorted(singles, key=lambda c: -c.sort_value())[:5]
+    votes = []
+    for i, a in enumerate(top):
+        for j in range(i + 1, len(top)):
+            for b in top[j + 1 :]:
+                vote = _combination((a.recipes[0], top[j].recipes[0], b.recipes[0]), "majority", cv, generation)
+                if vote is not None:
+                    votes.append(vote)
+    return votes
 
 
 def pareto_front(candidates: list[Candidate]) -> list[Candidate]:
@@ -264,6 +279,8 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
             for index in sorted(picks.tolist()):
                 for recipe in mutations(single[index].recipes[0]):
                     children.append(cv.candidate(recipe, generation))
+        if generation == 1:
+            children.extend(majority_votes([c for c in pool if c.op is None], cv, generation))
         fresh = [c for c in children if c is not None and c.key not in seen]
         fresh.sort(key=lambda c: (-c.sort_value(), c.complexity, c.name))
         for child in fresh[: settings.children_per_generation]:

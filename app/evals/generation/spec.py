@@ -88,13 +88,25 @@ def verdicts(fail: np.ndarray, scores: np.ndarray, explanations: list[str]) -> l
     ]
 
 
+COMBINE_OPS = ("any", "all", "majority")
+
+
+def merge_flags(op: str, flags: np.ndarray) -> np.ndarray:
+    """Combine parts' fail flags (parts x traces): any, all, or a strict majority of the parts."""
+    if op == "any":
+        return flags.any(axis=0)
+    if op == "all":
+        return flags.all(axis=0)
+    return flags.sum(axis=0) * 2 > flags.shape[0]
+
+
 class CombinedEvaluator:
-    """`any` fails a trace when one part does; `all` when every part does."""
+    """`any` fails a trace when one part does; `all` when every part does; `majority` when most do."""
 
     def __init__(self, spec: dict[str, Any], llm: Any = None):
         op = spec.get("op")
-        if op not in ("any", "all"):
-            raise SpecError("a combine spec needs op 'any' or 'all'")
+        if op not in COMBINE_OPS:
+            raise SpecError("a combine spec needs op 'any', 'all' or 'majority'")
         parts = spec.get("parts") or []
         if len(parts) < 2:
             raise SpecError("a combine spec needs at least two parts")
@@ -105,9 +117,8 @@ class CombinedEvaluator:
     def _merge(self, results: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
         flags = np.vstack([r[0] for r in results])
         scores = np.vstack([r[1] for r in results])
-        if self.op == "any":
-            return flags.any(axis=0), scores.max(axis=0)
-        return flags.all(axis=0), scores.min(axis=0)
+        combined = {"any": scores.max(axis=0), "all": scores.min(axis=0), "majority": np.median(scores, axis=0)}
+        return merge_flags(self.op, flags), combined[self.op]
 
     def predict(self, examples: list[Example]) -> tuple[np.ndarray, np.ndarray]:
         return self._merge([part.predict(examples) for part in self.parts])
@@ -118,12 +129,13 @@ class CombinedEvaluator:
         fail, scores = self._merge(
             [(np.array([v.verdict == "fail" for v in vs], dtype=bool), np.array([v.score for v in vs])) for vs in per_part]
         )
-        joiner = " OR " if self.op == "any" else " AND "
+        joiner = {"any": " OR ", "all": " AND ", "majority": " | "}[self.op]
         explanations = []
         for i, failed in enumerate(fail.tolist()):
             # Say why the combined verdict came out as it did: the parts that decided it.
             deciding = [vs[i] for vs in per_part if (vs[i].verdict == "fail") == failed]
-            explanations.append(joiner.join(v.explanation for v in deciding))
+            prefix = f"{len(deciding)} of {len(per_part)} parts agree: " if self.op == "majority" else ""
+            explanations.append(prefix + joiner.join(v.explanation for v in deciding))
         return verdicts(fail, scores, explanations)
 
 
@@ -157,8 +169,10 @@ def describe_spec(spec: Mapping[str, Any]) -> str:
     """One line a person can read: what makes this evaluator fail a trace."""
     family = spec.get("family")
     if family == "combine":
-        joiner = " OR " if spec.get("op") == "any" else " AND "
-        return joiner.join(f"({describe_spec(p)})" for p in spec.get("parts", []))
+        parts = [f"({describe_spec(p)})" for p in spec.get("parts", [])]
+        if spec.get("op") == "majority":
+            return f"fail if most of {len(parts)} parts fail: " + ", ".join(parts)
+        return (" OR " if spec.get("op") == "any" else " AND ").join(parts)
     if family == "rule":
         clauses = [
             f"{c.get('field', 'output')} {'lacks' if c.get('negate') else 'contains'} "

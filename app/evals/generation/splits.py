@@ -48,19 +48,34 @@ def _has_both(y: np.ndarray) -> bool:
 def holdout_split(
     actual_fail: Sequence[bool], groups: Sequence[Any], *, fraction: float = HOLDOUT_FRACTION, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, held-out indices): ~`fraction` held out, stratified by label, grouped."""
+    """(train indices, held-out indices): ~`fraction` held out, grouped, stratified by label.
+
+    Groups are drawn at random within strata of their failure share (all
+    pass, mostly pass, mixed, mostly fail, all fail). Taking whole folds of a
+    greedy stratified group k-fold instead would not be random: its first
+    folds collect the "pure" groups, which are easier, and the held-out
+    figure would flatter every evaluator.
+    """
     y = np.asarray(actual_fail, dtype=bool)
     group_ids = _group_ids(groups)
     n_groups = int(group_ids.max()) + 1 if len(y) else 0
     if n_groups < 3:
         raise SplitError(f"needs at least 3 distinct groups to hold some out, has {n_groups}")
-    # Ten folds, some of them held out, gives the fraction in steps of 10%.
-    n_splits = min(10, n_groups)
-    n_held = max(1, round(fraction * n_splits))
-    for attempt in range(20):
-        folds = _kfold(y, group_ids, n_splits, seed + 7919 * attempt)
-        held = np.sort(np.concatenate(folds[:n_held]))
-        train = np.setdiff1d(np.arange(len(y)), held)
+    sizes = np.bincount(group_ids, minlength=n_groups)
+    fail_share = np.bincount(group_ids, weights=y.astype(float), minlength=n_groups) / sizes
+    strata = np.round(fail_share * 4).astype(int)
+    rng = np.random.default_rng(seed)
+    for _ in range(50):
+        held_groups = []
+        for stratum in np.unique(strata):
+            members = rng.permutation(np.flatnonzero(strata == stratum))
+            # Whole groups until the stratum's share of examples is reached (rounding at random).
+            target = fraction * sizes[members].sum()
+            taken = np.cumsum(sizes[members])
+            count = int(np.searchsorted(taken, target + rng.random() * np.median(sizes[members]) - 1e-9))
+            held_groups.extend(members[:count].tolist())
+        held_mask = np.isin(group_ids, held_groups)
+        held, train = np.flatnonzero(held_mask), np.flatnonzero(~held_mask)
         if _has_both(y[held]) and _has_both(y[train]):
             return train, held
     raise SplitError("could not hold out examples with both labels on both sides; groups are too unbalanced")
