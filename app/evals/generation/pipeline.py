@@ -20,6 +20,7 @@ from .examples import Example, as_examples
 from .metrics import binary_metrics
 from .search import Candidate, SearchSettings, fit_candidate, search
 from .spec import compile_spec
+from .llm import client_for
 from .splits import SplitError, cv_folds, holdout_split
 from .workspace import Workspace
 
@@ -113,66 +114,76 @@ def generate(
         n_splits=budget.n_splits, n_repeats=budget.n_repeats, generations=budget.generations, max_seconds=budget.max_seconds
     )
     outcome = search(train_ws, folds, settings, seed)
-    best: Candidate = outcome.best
-    notes = list(outcome.notes)
     holdout = [labelled[i] for i in holdout_rows]
-    judged = None
+    if llm is not None:
+        llm = client_for(llm, max_calls=budget.llm_max_calls, max_tokens=budget.llm_max_tokens)
+    choice = _choose(outcome, train_ws, labelled, holdout, llm, issue_title, issue_description, budget, seed)
+    predicted, _ = compile_spec(choice.holdout_spec, llm=llm).predict(holdout)
+    metrics = binary_metrics([e.is_fail for e in holdout], predicted, groups=[e.group_key for e in holdout], seed=seed)
+    front = {id(c) for c in outcome.front}
+    return GenerationResult(
+        spec=choice.final_spec,
+        metrics=metrics,
+        cv={**choice.cv_figure, "chosen": choice.name, "n_splits": budget.n_splits, "n_repeats": budget.n_repeats,
+            "n_candidates": len(outcome.candidates)},
+        leaderboard=[c.summary(on_front=id(c) in front) for c in outcome.candidates],
+        sizes={
+            "n_examples": len(labelled),
+            "n_train": len(train_rows),
+            "n_holdout": len(holdout_rows),
+            "n_fail": int(actual.sum()),
+            "n_pass": int((~actual).sum()),
+            "n_groups": len(set(groups)),
+            "n_refit": len(labelled) if choice.refit else len(train_rows),
+        },
+        refit_on_all=choice.refit,
+        notes=outcome.notes + choice.notes + [HONESTY_NOTE],
+        seed=seed,
+        elapsed_s=round(time.monotonic() - started, 3),
+        holdout_spec=choice.holdout_spec,
+    )
+
+
+HONESTY_NOTE = (
+    "cv.mcc estimates the search-and-select procedure (each fold's pick made without that fold); "
+    "cv.search_mcc, the winner's own CV figure, is the best of many and leans optimistic; "
+    "the held-out figure is the one to trust"
+)
+
+
+@dataclass
+class _Choice:
+    name: str
+    holdout_spec: dict[str, Any]  # fitted without the held-out split: what the figures measure
+    final_spec: dict[str, Any]  # what is used
+    cv_figure: dict[str, Any]
+    refit: bool
+    notes: list[str]
+
+
+def _choose(outcome, train_ws, labelled, holdout, llm, issue_title, issue_description, budget, seed) -> _Choice:
+    """The search's winner, or an LLM judge when one is configured and clearly better."""
+    best: Candidate = outcome.best
+    notes: list[str] = []
     if llm is not None:
         from .judge import consider_judge
-        from .llm import client_for
 
-        llm = client_for(llm, max_calls=budget.llm_max_calls, max_tokens=budget.llm_max_tokens)
         judged = consider_judge(
             train_ws, holdout, best, llm, issue_title=issue_title, issue_description=issue_description,
             budget=budget, seed=seed,
         )
         notes.extend(judged.notes)
-    if judged is not None and judged.chosen:
-        holdout_spec, cv_figure, chosen_name = judged.spec, judged.fitness_summary, "llm judge"
-        final_spec, refit = judged.spec, False
-        notes.append("the judge prompt was optimised on the training split and is not re-optimised on all examples")
-    else:
-        holdout_spec = fit_candidate(best.recipes, best.op, train_ws, seed)
-        value, reason = outcome.selection_mcc
-        cv_figure = {"mcc": value, "mcc_undefined_reason": reason, "search_mcc": best.fitness}
-        chosen_name = best.name
-        final_spec = fit_candidate(best.recipes, best.op, Workspace(labelled), seed)
-        refit = True
-    predicted, _ = compile_spec(holdout_spec, llm=llm).predict(holdout)
-    metrics = binary_metrics([e.is_fail for e in holdout], predicted, groups=[e.group_key for e in holdout], seed=seed)
-    notes.append(
-        "cv.mcc estimates the search-and-select procedure (each fold's pick made without that fold); "
-        "cv.search_mcc, the winner's own CV figure, is the best of many and leans optimistic; "
-        "the held-out figure is the one to trust"
-    )
-    leaderboard = [c.summary(on_front=c in outcome.front) for c in outcome.candidates]
-    cv = {
-        **cv_figure,
-        "chosen": chosen_name,
-        "n_splits": budget.n_splits,
-        "n_repeats": budget.n_repeats,
-        "n_candidates": len(outcome.candidates),
-    }
-    sizes = {
-        "n_examples": len(labelled),
-        "n_train": len(train_rows),
-        "n_holdout": len(holdout_rows),
-        "n_fail": int(actual.sum()),
-        "n_pass": int((~actual).sum()),
-        "n_groups": len(set(groups)),
-        "n_refit": len(labelled) if refit else len(train_rows),
-    }
-    return GenerationResult(
-        spec=final_spec,
-        metrics=metrics,
-        cv=cv,
-        leaderboard=leaderboard,
-        sizes=sizes,
-        refit_on_all=refit,
-        notes=notes,
-        seed=seed,
-        elapsed_s=round(time.monotonic() - started, 3),
-        holdout_spec=holdout_spec,
+        if judged.chosen:
+            notes.append("the judge prompt was optimised on the training split and is not re-optimised on all examples")
+            return _Choice("llm judge", judged.spec, judged.spec, judged.fitness_summary, False, notes)
+    value, reason = outcome.selection_mcc
+    return _Choice(
+        best.name,
+        fit_candidate(best.recipes, best.op, train_ws, seed),
+        fit_candidate(best.recipes, best.op, Workspace(labelled), seed),
+        {"mcc": value, "mcc_undefined_reason": reason, "search_mcc": best.fitness},
+        True,
+        notes,
     )
 
 

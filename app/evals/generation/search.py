@@ -64,7 +64,7 @@ class Recipe:
         return FAMILIES[self.family][1](spec, ws, rows)[0]
 
 
-@dataclass
+@dataclass(eq=False)  # identity: candidates hold arrays, and each recipe set appears once
 class Candidate:
     recipes: tuple[Recipe, ...]
     op: str | None  # None for one recipe, else "any" | "all" | "majority"
