@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from app.core.jobs import enqueue
 from app.evals import repository, service
 from app.evals.service import Occurrence
-from app.issues import service as issues
+from app.issues import flows as issues_flows
 
 REALIGN_DELAY_S = 60.0
 
@@ -39,10 +39,6 @@ def labels_changed(session: Session, project_id: int) -> None:
 
 
 def occurrences_found(session: Session, project_id: int, occurrences: Sequence[Occurrence]) -> None:
-    """Evaluator-detected failures update their issues (last seen, regressions)."""
-    latest: dict[int, object] = {}
-    for occurrence in occurrences:
-        current = latest.get(occurrence.issue_id)
-        latest[occurrence.issue_id] = max(current, occurrence.trace_start) if current else occurrence.trace_start
-    for issue in issues.get_issues(session, project_id, latest):
-        issues.record_occurrence(session, issue, latest[issue.id], source="evaluator")
+    """Evaluator-detected failures update their issues (first/last seen, regressions, alerts)."""
+    if occurrences:
+        issues_flows.evaluator_occurrences(session, project_id, [(o.issue_id, o.trace_start) for o in occurrences])
