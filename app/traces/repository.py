@@ -323,19 +323,7 @@ def sort_value(trace: Trace, sort: str):
 def list_traces(session: Session, project_id: int, filters, *, limit: int, after: tuple | None) -> list[Trace]:
     """One page of traces, newest (or largest) first, by keyset on (sort column, id)."""
     query = select(Trace).where(Trace.project_id == project_id, *_conditions(filters))
-    _plan_for_these_values(session)
     return list(session.scalars(_keyset_page(query, filters, limit=limit, after=after)))
-
-
-def _plan_for_these_values(session: Session) -> None:
-    """Plan the list queries for their actual values, for the rest of this transaction.
-
-    psycopg prepares a statement run often, and Postgres may then reuse one generic
-    plan for any values; for filter mixes of skewed selectivity (a word in 90% of the
-    traces, a model in half) that plan is off by orders of magnitude: measured 190 ms
-    instead of 0.5 ms by bench/explorer.py. Planning each time costs about 1 ms.
-    """
-    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def _keyset_page(query, filters, *, limit: int, after: tuple | None):
@@ -369,7 +357,6 @@ def trace_summaries(session: Session, project_id: int, filters, *, limit: int, a
     and output. `extra_conditions` are filters other domains add (SQL conditions on `Trace`)."""
     query = select(*_summary_columns(preview_chars)).where(
         Trace.project_id == project_id, *_conditions(filters), *extra_conditions)
-    _plan_for_these_values(session)
     return list(session.execute(_keyset_page(query, filters, limit=limit, after=after)))
 
 
