@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from psycopg.types.json import set_json_dumps
 from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
@@ -24,22 +25,16 @@ from app.traces.models import Span, Trace
 # One encoder for every call: json.dumps with options builds a new one each time.
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-try:
-    # Same text as _encode_json, ~8x faster: JSON columns are a sixth of ingestion's CPU.
-    from orjson import dumps as _orjson_dumps
-except ImportError:  # pragma: no cover - orjson is an optional speed-up
-    _orjson_dumps = None
-
 
 def _json(value) -> str | None:
+    """JSON text for a JSONB column; orjson is ~8x faster than json, and JSON columns
+    are a sixth of ingestion's CPU."""
     if value is None:
         return None
-    if _orjson_dumps is not None:
-        try:
-            return _orjson_dumps(value).decode()
-        except TypeError:  # what orjson refuses (integers past 64 bits) the stdlib writes
-            pass
-    return _encode_json(value)
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # what orjson refuses (integers past 64 bits) the stdlib writes
+        return _encode_json(value)
 
 
 @dataclass(slots=True)

@@ -3,8 +3,8 @@
 Mined phrases are word sequences; they become regexes made of escaped
 literals joined by `\\W+`, which run in linear time whatever the text. A
 person's regex is untrusted too (and may backtrack catastrophically on
-hostile text): it is length-capped and, when the `regex` module is present,
-run with a timeout; without it, patterns with nested quantifiers are refused.
+hostile text): it is length-capped and run by the `regex` module with a
+timeout (the stdlib `re` cannot stop a runaway match).
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-try:  # the `regex` module can stop a runaway match; `re` cannot.
-    import regex as _regex_module
-except ImportError:  # pragma: no cover - exercised only where regex is absent
-    _regex_module = None
+import regex as _regex_module
 
 MAX_PATTERN_CHARS = 500
 MATCH_TIMEOUT_S = 0.05
 # Text searched by a user regex is capped: a timeout bounds time, this bounds memory.
 MAX_SEARCH_CHARS = 100_000
 NUMBER_TOKEN = "0"  # mined phrases stand for any number with this token
-_NESTED_QUANTIFIER = re.compile(r"\([^)]*[+*}][^)]*\)\s*[+*{]")
 
 
 class PatternError(ValueError):
@@ -72,8 +68,6 @@ def _compiled_phrase(phrase: str, case_sensitive: bool) -> re.Pattern:
 def validate_user_regex(pattern: str) -> None:
     if len(pattern) > MAX_PATTERN_CHARS:
         raise PatternError(f"regex longer than {MAX_PATTERN_CHARS} characters")
-    if _regex_module is None and _NESTED_QUANTIFIER.search(pattern):
-        raise PatternError("nested quantifiers are refused (they can take exponential time)")
     try:
         _compiled_user(pattern, False)
     except Exception as error:  # re.error or regex.error
@@ -82,21 +76,15 @@ def validate_user_regex(pattern: str) -> None:
 
 @lru_cache(maxsize=1024)
 def _compiled_user(pattern: str, case_sensitive: bool):
-    flags = 0 if case_sensitive else re.IGNORECASE
-    if _regex_module is not None:
-        return _regex_module.compile(pattern, flags | _regex_module.V0)
-    return re.compile(pattern, flags)
+    flags = 0 if case_sensitive else _regex_module.IGNORECASE
+    return _regex_module.compile(pattern, flags | _regex_module.V0)
 
 
 def _search_user_regex(pattern: str, case_sensitive: bool, text: str) -> str | None:
     compiled = _compiled_user(pattern, case_sensitive)
-    text = text[:MAX_SEARCH_CHARS]
-    if _regex_module is None:
-        found = compiled.search(text)
-    else:
-        try:
-            found = compiled.search(text, timeout=MATCH_TIMEOUT_S)
-        except TimeoutError:
-            # A runaway pattern counts as "no match" rather than stalling the batch.
-            return None
+    try:
+        found = compiled.search(text[:MAX_SEARCH_CHARS], timeout=MATCH_TIMEOUT_S)
+    except TimeoutError:
+        # A runaway pattern counts as "no match" rather than stalling the batch.
+        return None
     return found.group(0) if found else None
