@@ -322,6 +322,11 @@ def explorer_filter(params: dict[str, str]) -> dict:
 @router.post("/projects/{project_id}/queues/{queue_id}/add", response_class=HTMLResponse)
 def add_to_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator, session: SessionDep,
                  sent: Annotated[AddRequest, Depends(read_add_request)]) -> Response:
+    """Add from the explorer: form fields `trace_ids` (repeated), or `matching=1` with the explorer's
+    filter in the query string (its own URL parameters: q, name, model, tag, release, environment,
+    session_id, user_id, status, range, from, to) and an optional `limit` (at most 10,000).
+    HTMX gets a flash-style fragment ("Added N traces to <queue>"); a plain form post is sent to
+    the queue page. Traces already in the queue are not added twice."""
     queue = service.get_queue(session, ctx.project.id, queue_id)
     if sent.matching:
         limit = _whole_number(sent.limit, "The limit", "limit") if sent.limit else MATCHING_LIMIT
