@@ -35,23 +35,41 @@ def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
     keys = _trace_keys(spans, explicit_traces)
     if not keys:
         return IngestOutcome(trace_ids=[], stored=0, duplicates=0)
-    # A new trace goes in whole, roll-up included: one write, and none of its spans can be
-    # stored already. The others are upserted, which locks them until commit.
+    trace_ids, created = _write_traces(session, project_id, keys, spans)
+    fresh = _not_stored(session, spans, trace_ids, created)
+    if fresh:
+        repository.insert_spans(session, _span_rows(fresh, trace_ids))
+    _roll_up(session, [s for s in fresh if s.trace_id not in created], trace_ids)
+    return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(fresh),
+                         duplicates=len(spans) - len(fresh))
+
+
+def _write_traces(session: Session, project_id: int, keys: list[TraceKey],
+                  spans: Sequence[SpanRecord]) -> tuple[dict[str, int], set[str]]:
+    """Row ids of the batch's traces, and which of them are new. A new trace goes in
+    whole, roll-up included: one write. The others are upserted, which locks them until
+    commit (a new one is ours alone until then anyway)."""
     created = repository.insert_new_traces(session, project_id, keys, _rollups(spans))
     older = [key for key in keys if key.external_id not in created]
     trace_ids = {**created, **(repository.upsert_traces(session, project_id, older) if older else {})}
-    # Leave out the spans stored already (a resent batch). Every trace of the batch is
-    # locked by now, so no one else can store the others meanwhile: they go in by plain COPY.
-    known = repository.stored_span_keys(session, [trace_ids[k.external_id] for k in older]) if older else set()
-    fresh = [s for s in spans if (trace_ids[s.trace_id], s.span_id) not in known]
-    if fresh:
-        repository.insert_spans(session, _span_rows(fresh, trace_ids))
-    later = _rollups([s for s in fresh if s.trace_id not in created])
-    for external_id, rollup in later.items():
+    return trace_ids, set(created)
+
+
+def _not_stored(session: Session, spans: Sequence[SpanRecord], trace_ids: dict[str, int],
+                created: set[str]) -> list[SpanRecord]:
+    """The spans not stored yet (a resent batch repeats some). As every trace of the batch
+    is locked, no one else can store them meanwhile: they can go in by plain COPY."""
+    older = [trace_ids[external_id] for external_id in trace_ids if external_id not in created]
+    known = repository.stored_span_keys(session, older) if older else set()
+    return [s for s in spans if (trace_ids[s.trace_id], s.span_id) not in known]
+
+
+def _roll_up(session: Session, spans: Sequence[SpanRecord], trace_ids: dict[str, int]) -> None:
+    """Add what new spans of traces stored before bring to those traces' roll-up."""
+    rollups = _rollups(spans)
+    for external_id, rollup in rollups.items():
         rollup.trace_id = trace_ids[external_id]
-    repository.apply_rollups(session, list(later.values()))
-    return IngestOutcome(trace_ids=sorted(trace_ids.values()), stored=len(fresh),
-                         duplicates=len(spans) - len(fresh))
+    repository.apply_rollups(session, list(rollups.values()))
 
 
 def _unique_spans(spans: Sequence[SpanRecord]) -> list[SpanRecord]:
