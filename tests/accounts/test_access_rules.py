@@ -57,6 +57,16 @@ ROUTES = {
     ("POST", "/api/v1/queues"): ADMIN,
     ("POST", "/api/v1/queues/{queue_id}/items"): ANNOTATOR,
     ("POST", "/api/v1/annotations"): ANNOTATOR,
+    ("GET", "/api/v1/evaluators"): VIEWER,
+    ("POST", "/api/v1/evaluators"): ADMIN,
+    ("POST", "/api/v1/evaluators/generate"): ADMIN,
+    ("GET", "/api/v1/evaluators/{evaluator_id}"): VIEWER,
+    ("PATCH", "/api/v1/evaluators/{evaluator_id}"): ADMIN,
+    ("POST", "/api/v1/evaluators/{evaluator_id}/versions/{version_id}/activate"): ADMIN,
+    ("POST", "/api/v1/evaluators/{evaluator_id}/deactivate"): ADMIN,
+    ("GET", "/api/v1/evaluators/{evaluator_id}/failure-rate"): VIEWER,
+    ("POST", "/api/v1/eval-runs"): ADMIN,
+    ("GET", "/api/v1/eval-runs/{run_id}"): VIEWER,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/queues/new"): ADMIN,
     ("POST", "/projects/{project_id}/queues"): ADMIN,
@@ -118,6 +128,10 @@ ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
 QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/traces/by-external-id/{external_id}", "/api/v1/traces/{trace_id}/label",
                  "/api/v1/queues", "/api/v1/queues/{queue_id}/items", "/api/v1/annotations",
+                 "/api/v1/evaluators", "/api/v1/evaluators/generate", "/api/v1/evaluators/{evaluator_id}",
+                 "/api/v1/evaluators/{evaluator_id}/versions/{version_id}/activate",
+                 "/api/v1/evaluators/{evaluator_id}/deactivate", "/api/v1/evaluators/{evaluator_id}/failure-rate",
+                 "/api/v1/eval-runs", "/api/v1/eval-runs/{run_id}",
                  "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
                  "/api/v1/issues/{issue_id}/merge"}
 
@@ -139,7 +153,8 @@ def with_project(path: str, project_id: int) -> str:
 
 def request(client, method: str, path: str):
     url = path.replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
-    url = url.replace("{queue_id}", "1")
+    for name in ("queue_id", "evaluator_id", "version_id", "run_id"):
+        url = url.replace("{" + name + "}", "1")
     headers = {"x-csrf-token": client.csrf_token(), "HX-Request": "true"} if method != "GET" else {}
     return client.request(method, url, headers=headers, json={} if is_api(path) and method != "GET" else None)
 
