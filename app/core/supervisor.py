@@ -23,8 +23,10 @@ STOP_TIMEOUT_S = 20.0
 def serve_web(host: str, port: int) -> None:
     import uvicorn
 
+    from app.core.settings import core_settings
+
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, log_level="info")
+                proxy_headers=True, log_level=core_settings().log_level)
 
 
 def _die_with_parent() -> None:
