@@ -1,13 +1,15 @@
 """End-to-end ingestion: the real OpenTelemetry SDK exporting to a live Sextant server.
 
-    .venv/bin/python bench/ingest.py [--runs 3] [--exporters 3] [--traces 1000]
+    .venv/bin/python bench/ingest.py [--runs 3] [--exporters 6] [--traces 1000] [--record-live]
 
 Starts `sextant serve` (non-embedded, as deployed) on a scratch database it creates
-and drops, then per run:
-- `--exporters` processes each record `--traces` traces of an LLM app with the real
-  SDK (an agent root, two chat spans with gen_ai.* messages and usage, two tool
-  spans; ~1.5 KB per span on the wire) into a BatchSpanProcessor whose real
-  OTLPSpanExporter (protobuf over HTTP) posts to the server;
+and drops, sends one warm-up export, then per run:
+- `--exporters` processes each hold `--traces` traces of an LLM app recorded with the
+  real SDK (an agent root, two chat spans with gen_ai.* messages and usage, two tool
+  spans; ~1.5 KB per span on the wire). When the clock starts they hand the finished
+  spans to a BatchSpanProcessor (512 per export) whose real OTLPSpanExporter posts
+  protobuf to the server. With --record-live the spans are recorded inside the timed
+  window instead, so the app's own span-making CPU counts too;
 - the clock stops when every exporter's flush has returned; only then are the rows of
   the `span` table counted. As the server answers 2xx only after its commit, that
   count over the wall time is the durable rate;
@@ -16,10 +18,11 @@ and drops, then per run:
   indexes, in 512-row transactions, one connection — the database's own ceiling for
   these rows on this machine at that moment.
 Prints per run and the median over runs: durable spans/s, the ratio to the
-reference, client request latency p50/p95, the server's peak RSS (all its
-processes), and where the CPU went. The exporters share the 2 cores with the
-server, so their CPU seconds are printed beside the server's, and the
-server-side rate per CPU second is given too.
+reference, client request latency p50/p95 (per 512-span export), the server's peak
+RSS (all its processes), and where the CPU went: the server, its Postgres backends,
+the exporters (they share the cores with the server) and other processes on the
+machine. From the CPU per span it also derives what the same cores would sustain if
+nothing else ran on them, with and without the exporters' share.
 """
 
 from __future__ import annotations
@@ -488,7 +491,7 @@ def summarize(runs: list[RunResult]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--exporters", type=int, default=3, help="exporter processes")
+    parser.add_argument("--exporters", type=int, default=6, help="exporter processes (each one export in flight)")
     parser.add_argument("--traces", type=int, default=1000, help=f"traces per exporter ({SPANS_PER_TRACE} spans each)")
     parser.add_argument("--record-live", action="store_true",
                         help="record the spans inside the timed window (the app's own span-making CPU counts "
