@@ -23,7 +23,8 @@ from app.traces import repository as traces_repository
 from app.traces.service import TraceFilter
 
 FILTER_FIELDS = ("start_from", "start_to", "name", "model", "tag", "release", "environment", "session_id",
-                 "user_id", "status", "q")
+                 "user_id", "status", "annotated", "q")
+MATCHING_LIMIT = 10_000  # "all matching" from the explorer adds at most this many traces
 MAX_FEEDBACK = 20_000
 
 

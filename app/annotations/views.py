@@ -23,21 +23,21 @@ from app.annotations import flows, repository, service
 from app.annotations.agreement import PASS
 from app.annotations.models import AnnotationQueue, QueueItem
 from app.annotations.service import FILTER_FIELDS, Judgement, QueueSpec
-from app.core.db import utcnow
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
 from app.core.templating import render
 from app.issues import repository as issues_repository
 from app.traces import repository as traces_repository
+from app.traces.views import list_query
 
 router = APIRouter(include_in_schema=False)
 
 SHORTCUT_ISSUES = 9  # failure modes reachable with the keys 1–9
 DISPUTES_SHOWN = 50
-MATCHING_LIMIT = 10_000  # "all matching" adds at most this many unless the form asks for fewer
 FILTER_LABELS = {"q": "Words in input or output", "name": "Trace name", "model": "Model", "tag": "Tag",
                  "release": "Release", "environment": "Environment", "session_id": "Session",
-                 "user_id": "User", "status": "Status", "start_from": "From (UTC)", "start_to": "To (UTC)"}
+                 "user_id": "User", "status": "Status", "annotated": "Annotation (yes, no, fail or pass)",
+                 "start_from": "From (UTC)", "start_to": "To (UTC)"}
 DATE_FILTERS = ("start_from", "start_to")
 
 
@@ -133,6 +133,7 @@ class QueueForm(BaseModel):
     filter_session_id: str = ""
     filter_user_id: str = ""
     filter_status: str = ""
+    filter_annotated: str = ""
     filter_start_from: str = ""
     filter_start_to: str = ""
 
@@ -279,44 +280,20 @@ def fill_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdm
 
 @dataclass
 class AddRequest:
-    """What the explorer sends: chosen trace ids, or "all matching" its current filter."""
+    """What the explorer sends: chosen trace ids, or "all matching" its filter (read from the
+    query string by the explorer's own `list_query`)."""
 
     trace_ids: list[str]
     matching: bool
     limit: str
-    params: dict[str, str]  # filter fields: the explorer's query string, overridden by form fields
-
-
-# The explorer's URL parameters (and the stored names) → the queue filter's fields.
-EXPLORER_PARAMS = {**{name: name for name in FILTER_FIELDS}, "from": "start_from", "to": "start_to"}
 
 
 async def read_add_request(request: Request) -> AddRequest:
     form = await request.form()
-    merged = {**request.query_params, **{k: v for k, v in form.items() if isinstance(v, str)}}
-    params = {k: v.strip() for k, v in merged.items() if isinstance(v, str) and v.strip()}
+    fields = {**request.query_params, **{k: v for k, v in form.items() if isinstance(v, str)}}
     return AddRequest(trace_ids=[t for t in form.getlist("trace_ids") if isinstance(t, str)],
-                      matching=params.get("matching") in ("1", "true", "on"), limit=params.get("limit", ""),
-                      params=params)
-
-
-def explorer_filter(params: dict[str, str]) -> dict:
-    """The explorer's filter as a stored queue filter; a time preset ("last 24 hours") is fixed now."""
-    from app.traces.views import EXPLORER_FILTERS, TIME_RANGES
-
-    stored = {EXPLORER_PARAMS[k]: v for k, v in params.items() if k in EXPLORER_PARAMS}
-    for name in DATE_FILTERS:
-        if name in stored:
-            stored[name] = _utc_iso(stored[name], FILTER_LABELS[name], name)
-    preset = params.get("range")
-    if preset in TIME_RANGES:
-        stored["start_from"] = (utcnow() - TIME_RANGES[preset][1]).isoformat()
-    unsupported = [f.label for f in EXPLORER_FILTERS if params.get(f.param)]
-    if unsupported:
-        # Adding more than the explorer shows would be a silent surprise.
-        raise Unprocessable(f"“All matching” cannot apply the filter {', '.join(unsupported)}; "
-                            "select the traces instead.")
-    return service.stored_filter(stored)
+                      matching=fields.get("matching", "").strip() in ("1", "true", "on"),
+                      limit=fields.get("limit", "").strip())
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/add", response_class=HTMLResponse)
@@ -324,14 +301,14 @@ def add_to_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectA
                  sent: Annotated[AddRequest, Depends(read_add_request)]) -> Response:
     """Add from the explorer: form fields `trace_ids` (repeated), or `matching=1` with the explorer's
     filter in the query string (its own URL parameters: q, name, model, tag, release, environment,
-    session_id, user_id, status, range, from, to) and an optional `limit` (at most 10,000).
+    session_id, user_id, status, annotated, range, from, to) and an optional `limit` (at most 10,000).
     HTMX gets a flash-style fragment ("Added N traces to <queue>"); a plain form post is sent to
     the queue page. Traces already in the queue are not added twice."""
     queue = service.get_queue(session, ctx.project.id, queue_id)
     if sent.matching:
-        limit = _whole_number(sent.limit, "The limit", "limit") if sent.limit else MATCHING_LIMIT
-        filters = service.trace_filter(explorer_filter(sent.params))
-        added = service.add_matching(session, queue, filters, max(1, min(limit, MATCHING_LIMIT)))
+        limit = _whole_number(sent.limit, "The limit", "limit") if sent.limit else service.MATCHING_LIMIT
+        filters = list_query(request).filters
+        added = service.add_matching(session, queue, filters, max(1, min(limit, service.MATCHING_LIMIT)))
     else:
         ids = [_whole_number(t, "A trace id", "trace_ids") for t in sent.trace_ids]
         if not ids:

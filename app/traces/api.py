@@ -101,6 +101,9 @@ def list_traces(
     release: str | None = None, environment: str | None = None,
     session_id: str | None = None, user_id: str | None = None,
     status: Annotated[str | None, Query(pattern="^(error|ok)$")] = None,
+    annotated: Annotated[str | None, Query(
+        pattern="^(yes|no|fail|pass)$",
+        description="yes/no: has an annotation or none; fail/pass: has a failing/passing annotation")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Full-text search of input/output")] = None,
     sort: Annotated[str, Query(pattern="^(time|latency|tokens|cost)$")] = "time",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
@@ -109,7 +112,8 @@ def list_traces(
 ) -> TracePage:
     filters = service.TraceFilter(start_from=start_from, start_to=start_to, name=name, model=model, tag=tag,
                                   release=release, environment=environment, session_id=session_id,
-                                  user_id=user_id, status=status, q=q, sort=sort, order=order)
+                                  user_id=user_id, status=status, annotated=annotated, q=q, sort=sort,
+                                  order=order)
     items, next_cursor = service.list_traces(session, ctx.project.id, filters, limit=limit, cursor=cursor)
     return TracePage(items=[TraceRead.model_validate(t) for t in items], next_cursor=next_cursor)
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import orjson
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import func, select, text, tuple_
+from sqlalchemy import column, exists, func, select, table, text, tuple_
 from sqlalchemy.orm import Session
 
 from app.traces.models import Span, Trace
@@ -347,11 +347,10 @@ def _summary_columns(preview_chars: int) -> tuple:
 
 
 def trace_summaries(session: Session, project_id: int, filters, *, limit: int, after: tuple | None,
-                    extra_conditions: Sequence = (), preview_chars: int = PREVIEW_CHARS) -> list:
+                    preview_chars: int = PREVIEW_CHARS) -> list:
     """Like `list_traces`, but rows of what a list shows, with the first `preview_chars` of input
-    and output. `extra_conditions` are filters other domains add (SQL conditions on `Trace`)."""
-    query = select(*_summary_columns(preview_chars)).where(
-        Trace.project_id == project_id, *_conditions(filters), *extra_conditions)
+    and output."""
+    query = select(*_summary_columns(preview_chars)).where(Trace.project_id == project_id, *_conditions(filters))
     return list(session.execute(_keyset_page(query, filters, limit=limit, after=after)))
 
 
@@ -379,9 +378,24 @@ def _conditions(f) -> list:
         conditions.append(Trace.has_error)
     elif f.status == "ok":
         conditions.append(~Trace.has_error)
+    if f.annotated:
+        conditions.append(_annotated(f.annotated))
     if f.q:
         conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
     return conditions
+
+
+# The annotations domain's table, named here rather than imported, so that the traces SQL does
+# not depend on that domain's models. Its unique (trace_id, annotator) index answers each EXISTS.
+_annotation = table("annotation", column("trace_id"), column("verdict"))
+
+
+def _annotated(choice: str):
+    """"yes"/"no": has an annotation or none; "fail"/"pass": has one with that verdict."""
+    annotation = exists().where(_annotation.c.trace_id == Trace.id)
+    if choice in ("fail", "pass"):
+        annotation = annotation.where(_annotation.c.verdict == choice)
+    return ~annotation if choice == "no" else annotation
 
 
 def matching_trace_ids(project_id: int, filters):

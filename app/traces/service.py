@@ -146,6 +146,7 @@ def _add_span(rollup: Rollup, span: SpanRecord) -> None:
 
 
 SORTS = {"time": "start_time", "latency": "duration_ms", "tokens": "tokens_total", "cost": "cost"}
+ANNOTATED = ("yes", "no", "fail", "pass")  # has an annotation, has none, has a failing / a passing one
 
 
 @dataclass
@@ -162,6 +163,7 @@ class TraceFilter:
     session_id: str | None = None
     user_id: str | None = None
     status: str | None = None  # "error" | "ok"
+    annotated: str | None = None  # one of ANNOTATED
     q: str | None = None
     sort: str = "time"
     order: str = "desc"
@@ -173,6 +175,8 @@ class TraceFilter:
             raise Unprocessable("order must be asc or desc.")
         if self.status not in (None, "error", "ok"):
             raise Unprocessable("status must be error or ok.")
+        if self.annotated not in (None, *ANNOTATED):
+            raise Unprocessable("annotated must be yes, no, fail or pass.")
 
 
 def encode_cursor(value, row_id: int) -> str:

@@ -8,7 +8,7 @@ escaped and show JSON through `pretty_json` inside <pre>.
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
@@ -37,8 +37,9 @@ TIME_RANGES = {
     "30d": ("Last 30 days", timedelta(days=30)),
 }
 TEXT_FILTERS = ("q", "name", "model", "tag", "release", "environment", "session_id", "user_id")
-LIST_PARAMS = (*TEXT_FILTERS, "status", "range", "from", "to", "sort", "order")
+LIST_PARAMS = (*TEXT_FILTERS, "status", "annotated", "range", "from", "to", "sort", "order")
 ORDERING_PARAMS = ("sort", "order")
+ANNOTATION_CHOICES = {"yes": "Annotated", "no": "Not annotated", "fail": "Failed", "pass": "Passed"}
 
 
 def pretty_json_text(text: str | None) -> str:
@@ -61,30 +62,11 @@ templates.env.filters["pretty_json_text"] = pretty_json_text
 
 
 @dataclass(frozen=True)
-class ExplorerFilter:
-    """A filter another domain adds to the trace list, e.g. the annotations' "has annotation".
-
-    It shows as a select in the filter form (`param` in the URL, one option per
-    choice, plus "Any") and narrows the list by the SQL condition on `Trace` that
-    `condition(choice)` returns. Register it at import: `EXPLORER_FILTERS.append(...)`.
-    """
-
-    param: str
-    label: str
-    choices: dict[str, str]  # URL value → label
-    condition: Callable[[str], object]
-
-
-EXPLORER_FILTERS: list[ExplorerFilter] = []
-
-
-@dataclass(frozen=True)
 class ListQuery:
     """The list's filters as the URL carries them (to share and to build links) and as SQL reads them."""
 
     params: dict[str, str]
     filters: TraceFilter
-    extra_conditions: list
 
     def url(self, path: str, **changes: str | None) -> str:
         query = urlencode({k: v for k, v in {**self.params, **changes}.items() if v})
@@ -96,15 +78,15 @@ class ListQuery:
 
 
 def list_query(request: Request) -> ListQuery:
-    extra = {f.param: f for f in EXPLORER_FILTERS}
+    """The explorer's URL parameters as filters: the one reading of them, for the list and for
+    whatever acts on "all matching" (adding to an annotation queue)."""
     params = {name: value.strip() for name, value in request.query_params.items()
-              if (name in LIST_PARAMS or name in extra) and value.strip()}
+              if name in LIST_PARAMS and value.strip()}
     start_from, start_to = _time_window(params)
     filters = TraceFilter(start_from=start_from, start_to=start_to, status=params.get("status"),
-                          sort=params.get("sort", "time"), order=params.get("order", "desc"),
-                          **{name: params.get(name) for name in TEXT_FILTERS})
-    conditions = [_extra_condition(extra[name], value) for name, value in params.items() if name in extra]
-    return ListQuery(params=params, filters=filters, extra_conditions=conditions)
+                          annotated=params.get("annotated"), sort=params.get("sort", "time"),
+                          order=params.get("order", "desc"), **{name: params.get(name) for name in TEXT_FILTERS})
+    return ListQuery(params=params, filters=filters)
 
 
 def _time_window(params: dict[str, str]) -> tuple[datetime | None, datetime | None]:
@@ -127,20 +109,13 @@ def _utc_param(params: dict[str, str], name: str) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _extra_condition(explorer_filter: ExplorerFilter, value: str):
-    if value not in explorer_filter.choices:
-        raise Unprocessable(f"Unknown value for {explorer_filter.label}: {value!r}.")
-    return explorer_filter.condition(value)
-
-
-def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | None, *,
-               extra_conditions: Sequence = (), limit: int = PAGE_SIZE,
+def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | None, *, limit: int = PAGE_SIZE,
                preview_chars: int = repository.PREVIEW_CHARS) -> tuple[list, str | None]:
     """One page of trace summaries and the cursor of the next (None on the last page): what
     `service.list_traces` does, with rows of what a list shows instead of whole traces."""
     after = service.decode_cursor(cursor) if cursor else None
     rows = repository.trace_summaries(session, project_id, filters, limit=limit + 1, after=after,
-                                      extra_conditions=extra_conditions, preview_chars=preview_chars)
+                                      preview_chars=preview_chars)
     page = rows[:limit]
     if len(rows) <= limit:
         return page, None
@@ -157,14 +132,13 @@ def is_partial(request: Request) -> bool:
 def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
                cursor: str | None = None) -> HTMLResponse:
     query = list_query(request)
-    traces, next_cursor = trace_page(session, ctx.project.id, query.filters, cursor,
-                                     extra_conditions=query.extra_conditions)
+    traces, next_cursor = trace_page(session, ctx.project.id, query.filters, cursor)
     context = {"nav": "traces", "project": ctx.project, "query": query, "traces": traces,
                "next_cursor": next_cursor, "list_path": f"/projects/{ctx.project.id}/traces"}
     if cursor and is_partial(request):
         return render(request, "traces/_rows.html", context)
     context.update(
-        partial=is_partial(request), time_ranges=TIME_RANGES, explorer_filters=EXPLORER_FILTERS,
+        partial=is_partial(request), time_ranges=TIME_RANGES, annotation_choices=ANNOTATION_CHOICES,
         search_backlog=repository.search_backlog(session, ctx.project.id) if query.filters.q else 0,
         base_url=str(request.base_url).rstrip("/"))
     return render(request, "traces/_results.html" if context["partial"] else "traces/list.html", context)

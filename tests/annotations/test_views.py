@@ -4,6 +4,7 @@ import re
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import select
 
 from app.annotations import flows, repository, service
 from app.annotations.models import Adjudication, Annotation, AnnotationRevision, QueueItem, QueueLock
@@ -102,6 +103,30 @@ def test_creating_a_queue_fills_it_from_the_filter_and_says_how_many(db, client,
     assert queue.filter == {"environment": "prod"} and queue.cap == 4
 
 
+def label(db, project, trace, verdict: str) -> None:
+    """An imported label, outside any queue."""
+    db.add(Annotation(project_id=project.id, trace_id=trace.id, annotator="import:labels", verdict=verdict,
+                      feedback="wrong" if verdict == "fail" else ""))
+    db.flush()
+
+
+def queued_trace_ids(db, queue) -> set[int]:
+    return set(db.scalars(select(QueueItem.trace_id).where(QueueItem.queue_id == queue.id)))
+
+
+def test_a_queue_fills_from_a_saved_filter_on_annotations(db, client, factory, project, admin):
+    traces = factory.traces(project, 4, environment="prod")
+    label(db, project, traces[0], "fail")
+    label(db, project, traces[1], "pass")
+    client.login(admin.email, PASSWORD)
+    response = client.form(f"/projects/{project.id}/queues", queue_form(filter_annotated="no"))
+    assert response.headers["HX-Redirect"].endswith("?added=2")
+    queue = repository.queues_of(db, project.id)[0]
+    assert queue.filter == {"annotated": "no"} and queued_trace_ids(db, queue) == {traces[2].id, traces[3].id}
+    edit = client.get(f"{base(queue)}/edit").text
+    assert 'name="filter_annotated" value="no"' in edit  # kept when the queue is edited
+
+
 def test_a_live_queue_is_not_filled_at_creation(db, client, factory, project, admin):
     factory.traces(project, 3, environment="prod")
     client.login(admin.email, PASSWORD)
@@ -121,6 +146,7 @@ def test_a_live_queue_is_not_filled_at_creation(db, client, factory, project, ad
     ({"name": "  "}, 422, "Queue name"),
     ({"filter_start_from": "yesterday"}, 422, "date and time"),
     ({"filter_status": "broken"}, 422, "status"),
+    ({"filter_annotated": "maybe"}, 422, "annotated must be yes, no, fail or pass"),
 ])
 def test_a_refused_queue_form_comes_back_in_place_as_typed(client, project, admin, fields, status, message):
     client.login(admin.email, PASSWORD)
@@ -205,6 +231,25 @@ def test_adding_selected_traces_and_all_matching(db, client, factory, project, a
     assert repository.progress(db, queue.id) == (0, 5)
     plain = client.form(f"{base(queue)}/add", {"trace_ids": [str(chosen[0].id)]}, htmx=False)
     assert plain.status_code == 303 and plain.headers["location"].endswith("?added=0")
+
+
+def test_adding_all_matching_unannotated_traces(db, client, factory, project, admin):
+    queue = make_queue(db, project, admin)
+    traces = factory.traces(project, 5)
+    label(db, project, traces[0], "fail")
+    label(db, project, traces[1], "pass")
+    [elsewhere] = factory.traces(factory.project(), 1)  # another project's: never added
+    client.login(admin.email, PASSWORD)
+    response = client.form(f"{base(queue)}/add?annotated=no", {"matching": "1", "limit": "2"})
+    assert "Added 2 traces" in response.text
+    newest = {traces[4].id, traces[3].id}  # "all matching" takes the newest first
+    assert queued_trace_ids(db, queue) == newest
+    response = client.form(f"{base(queue)}/add?annotated=no&sort=cost", {"matching": "1"})
+    assert "Added 1 trace " in response.text
+    assert queued_trace_ids(db, queue) == {traces[2].id, *newest} and elsewhere.id not in queued_trace_ids(db, queue)
+    response = client.form(f"{base(queue)}/add?annotated=fail", {"matching": "1"})
+    assert "Added 1 trace " in response.text and traces[0].id in queued_trace_ids(db, queue)
+    assert client.form(f"{base(queue)}/add?annotated=maybe", {"matching": "1"}).status_code == 422
 
 
 def test_adding_another_projects_trace_or_nothing_is_refused(db, client, factory, project, admin):

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
+from app.annotations.models import Annotation
 from app.traces import repository, views
 from app.traces.models import Span, Trace
-from app.traces.views import ExplorerFilter, span_tree
+from app.traces.views import span_tree
 from tests.factories import PASSWORD
 from tests.traces import taubench
 
@@ -211,17 +212,55 @@ def test_bad_filter_values_get_a_clear_error(viewer, project, query, message):
     assert response.status_code == 422 and message in response.text
 
 
-def test_another_domain_can_add_a_filter(viewer, auth, project, monkeypatch):
-    send(viewer, auth, flat("a", tags=["reviewed"]), flat("b", minutes_ago=1))
-    reviewed = ExplorerFilter(param="reviewed", label="Reviewed", choices={"yes": "Yes", "no": "No"},
-                              condition=lambda v: Trace.tags.contains(["reviewed"]) if v == "yes"
-                              else ~Trace.tags.contains(["reviewed"]))
-    monkeypatch.setattr(views, "EXPLORER_FILTERS", [reviewed])
-    html = list_page(viewer, project, "?reviewed=no")
-    assert '<select name="reviewed">' in html and listed(html) == ["b"]
-    assert listed(list_page(viewer, project, "?reviewed=yes")) == ["a"]
-    assert viewer.get(f"/projects/{project.id}/traces?reviewed=maybe").status_code == 422
-    assert listed(list_page(viewer, project)) == ["a", "b"]
+def annotate(db, project, external_id: str, verdict: str, annotator: str = "import:labels") -> None:
+    trace_id = db.scalar(select(Trace.id).where(Trace.project_id == project.id, Trace.external_id == external_id))
+    db.add(Annotation(project_id=project.id, trace_id=trace_id, annotator=annotator, verdict=verdict,
+                      feedback="wrong answer" if verdict == "fail" else ""))
+    db.flush()
+
+
+@pytest.fixture
+def annotated(viewer, auth, project, db):
+    """a: failed by one annotator, passed by another; b: passed; c (an error) and d: none."""
+    send(viewer, auth, flat("a"), flat("b", minutes_ago=1, environment="staging"),
+         with_llm_span("c", error=True, minutes_ago=2), flat("d", minutes_ago=3, environment="staging"))
+    annotate(db, project, "a", "fail")
+    annotate(db, project, "a", "pass", annotator="import:second-opinion")
+    annotate(db, project, "b", "pass")
+
+
+def test_the_list_filters_on_annotations(viewer, project, annotated):
+    cases = {
+        "": ["a", "b", "c", "d"],
+        "?annotated=yes": ["a", "b"],
+        "?annotated=no": ["c", "d"],
+        "?annotated=fail": ["a"],
+        "?annotated=pass": ["a", "b"],
+        "?annotated=no&status=error": ["c"],
+        "?annotated=pass&environment=staging": ["b"],
+        "?annotated=no&environment=staging": ["d"],
+    }
+    for query, expected in cases.items():
+        assert listed(list_page(viewer, project, query)) == expected, query
+    html = list_page(viewer, project, "?annotated=fail")
+    assert re.search(r'<select name="annotated">\s*<option value="">Any</option>', html)
+    assert re.search(r'<option value="fail"\s+selected>Failed</option>', html)
+    response = viewer.get(f"/projects/{project.id}/traces?annotated=maybe")
+    assert response.status_code == 422 and "annotated must be yes, no, fail or pass" in response.text
+
+
+def test_the_api_filters_on_annotations(viewer, auth, annotated):
+    def names(query: str) -> list[str]:
+        response = viewer.get(f"/api/v1/traces{query}", headers=auth)
+        assert response.status_code == 200, response.text
+        return [item["external_id"] for item in response.json()["items"]]
+
+    assert names("?annotated=yes") == ["a", "b"]
+    assert names("?annotated=no") == ["c", "d"]
+    assert names("?annotated=fail") == ["a"]
+    assert names("?annotated=pass&environment=staging") == ["b"]
+    assert names("?annotated=no&status=ok") == ["d"]
+    assert viewer.get("/api/v1/traces?annotated=maybe", headers=auth).status_code == 422
 
 
 def ingest_conversation(client, auth, db, project) -> Trace:
