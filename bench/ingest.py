@@ -37,6 +37,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -72,7 +73,7 @@ def text_message(role: str, content: str) -> dict:
 
 
 def record_trace(tracer, n: int) -> None:
-    """One agent turn: root, chat (tool call), tool, chat (answer), tool (log)."""
+    """One agent turn: the agent's root span, then twice a chat call and a tool call."""
     common = {"session.id": f"session-{n % 97}", "user.id": f"user-{n % 31}"}
     question, answer = prose(300, n), prose(500, n + 3)
     with tracer.start_as_current_span("invoke_agent support", attributes={
@@ -249,15 +250,20 @@ def live_server(database_url: str, port: int):
     redis_db = 1 + os.getpid() % 15
     env = {**os.environ, "SEXTANT_DATABASE_URL": database_url, "SEXTANT_SECRET_KEY": "bench-secret",
            "SEXTANT_REDIS_URL": os.environ.get("SEXTANT_BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{redis_db}")}
-    # As deployed: `sextant serve` with a database and Redis configured.
-    process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_until_healthy(f"http://127.0.0.1:{port}", process)
-        yield process
-    finally:
-        stop_process(process)
+    # As deployed: `sextant serve` with a database and Redis configured. Its log goes to a
+    # file (a pipe nobody reads would fill up and stall the server), shown if it fails.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
+                                    "--port", str(port)], env=env, cwd=ROOT, stdout=log, stderr=log)
+        try:
+            wait_until_healthy(f"http://127.0.0.1:{port}", process)
+            yield process
+        except BaseException:
+            log.seek(0)
+            sys.stderr.write(log.read()[-4000:].decode(errors="replace"))
+            raise
+        finally:
+            stop_process(process)
 
 
 class PeakRss:
