@@ -17,6 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.accounts.access import ProjectViewer, SessionDep
+from app.accounts.models import Role
+from app.annotations import repository as annotations_repository
+from app.annotations import service as annotations_service
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable, is_htmx
 from app.core.formatting import pretty_json
@@ -133,12 +136,18 @@ def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: S
                cursor: str | None = None) -> HTMLResponse:
     query = list_query(request)
     traces, next_cursor = trace_page(session, ctx.project.id, query.filters, cursor)
+    # Who may add traces to a queue sees the control, and rows get checkboxes once there is a
+    # queue to add to; the add route checks the role again.
+    can_add_to_queue = ctx.role.at_least(Role.annotator)
     context = {"nav": "traces", "project": ctx.project, "query": query, "traces": traces,
-               "next_cursor": next_cursor, "list_path": f"/projects/{ctx.project.id}/traces"}
+               "next_cursor": next_cursor, "list_path": f"/projects/{ctx.project.id}/traces",
+               "can_add_to_queue": can_add_to_queue,
+               "queues": annotations_repository.queues_of(session, ctx.project.id) if can_add_to_queue else []}
     if cursor and is_partial(request):
         return render(request, "traces/_rows.html", context)
     context.update(
         partial=is_partial(request), time_ranges=TIME_RANGES, annotation_choices=ANNOTATION_CHOICES,
+        matching_limit=annotations_service.MATCHING_LIMIT,
         search_backlog=repository.search_backlog(session, ctx.project.id) if query.filters.q else 0,
         base_url=str(request.base_url).rstrip("/"))
     return render(request, "traces/_results.html" if context["partial"] else "traces/list.html", context)

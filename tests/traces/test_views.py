@@ -263,6 +263,44 @@ def test_the_api_filters_on_annotations(viewer, auth, annotated):
     assert viewer.get("/api/v1/traces?annotated=maybe", headers=auth).status_code == 422
 
 
+def add_urls(html: str) -> list[str]:
+    return [url.replace("&amp;", "&") for url in re.findall(r'data-add-url="([^"]*)"', html)]
+
+
+def test_annotators_get_row_checkboxes_and_the_queues_to_add_to(client, factory, auth, project, db):
+    from app.annotations import service as annotations
+
+    send(client, auth, flat("a", environment="prod"), flat("b", minutes_ago=1, environment="prod"))
+    admin = factory.user("admin")
+    queues = [annotations.create_queue(db, project, annotations.QueueSpec(name=name), actor=admin)
+              for name in ("Refunds", "<b>Tone</b>")]
+    client.login(factory.user("annotator").email, PASSWORD)
+    html = list_page(client, project, "?annotated=no&environment=prod&sort=latency")
+    assert len(re.findall(r'<input type="checkbox" name="trace_ids" value="\d+" form="queue-add"', html)) == 2
+    assert "data-select-page" in html and 'id="queue-add"' in html
+    assert "&lt;b&gt;Tone&lt;/b&gt;" in html and "<b>Tone" not in html
+    base = f"/projects/{project.id}/queues"
+    assert sorted(add_urls(html)) == sorted(f"{base}/{queue.id}/add?annotated=no&environment=prod&sort=latency"
+                                            for queue in queues)
+    assert "Add all matching (up to 10,000)" in html
+
+
+def test_viewers_get_no_add_to_queue_control(viewer, factory, auth, project, db):
+    from app.annotations import service as annotations
+
+    send(viewer, auth, flat("a"))
+    annotations.create_queue(db, project, annotations.QueueSpec(name="Refunds"), actor=factory.user("admin"))
+    html = list_page(viewer, project)
+    assert listed(html) == ["a"] and 'name="trace_ids"' not in html and "queue-add" not in html
+
+
+def test_without_a_queue_annotators_are_told_to_create_one(client, factory, auth, project):
+    send(client, auth, flat("a"))
+    client.login(factory.user("annotator").email, PASSWORD)
+    html = list_page(client, project)
+    assert "create an annotation queue" in html and 'name="trace_ids"' not in html
+
+
 def ingest_conversation(client, auth, db, project) -> Trace:
     response = client.post("/v1/traces", content=taubench.export_body(1),
                            headers={**auth, "Content-Type": "application/x-protobuf"})
