@@ -53,6 +53,7 @@ def test_a_conversation_sent_over_otlp_shows_its_tool_calls(page, live):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(rf"/projects/{project_id}/traces$"))
+    page.wait_for_load_state()  # htmx (a deferred script) is wired up only once the page has loaded
     rows = page.locator("#trace-rows tr")
     expect(rows).to_have_count(CONVERSATIONS)
 
