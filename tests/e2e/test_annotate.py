@@ -68,6 +68,7 @@ def sign_in(page, email: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
+    page.wait_for_load_state()
 
 
 def item_on_screen(page) -> int:
@@ -92,7 +93,7 @@ def test_an_annotator_does_three_items_with_the_keyboard_only(page, live):
     seeded = seed(live.database_url, items=4, issues=("Invents a refund policy", "Rude tone"))
     sign_in(page, seeded.annotators[0])
     page.goto(f"{seeded.queue_path}/annotate")
-    expect(page).to_have_url(re.compile(rf"{seeded.queue_path}/items/\d+$"))
+    page.wait_for_url(re.compile(rf"{seeded.queue_path}/items/\d+$"))
     expect(page.locator(".wb-instructions")).to_contain_text("Be strict")
     expect_done(page, 0, 0)
     first = item_on_screen(page)
@@ -108,7 +109,7 @@ def test_an_annotator_does_three_items_with_the_keyboard_only(page, live):
     expect_done(page, 1, 1)
     second = item_on_screen(page)
     assert second != first
-    expect(page).to_have_url(re.compile(rf"/items/{second}$"))
+    page.wait_for_url(re.compile(rf"/items/{second}$"))
 
     # 2: fail, with feedback and the second failure mode by its number key.
     page.keyboard.press("f")
@@ -133,7 +134,7 @@ def test_an_annotator_does_three_items_with_the_keyboard_only(page, live):
 
     # ← brings back my last annotation, prefilled, for editing.
     page.keyboard.press("ArrowLeft")
-    expect(page).to_have_url(re.compile(rf"/items/{third}$"))
+    page.wait_for_url(re.compile(rf"/items/{third}$"))
     expect(page.locator("#feedback")).to_have_value("Answers in French")
     expect(page.get_by_test_id("editing")).to_be_visible()
 
@@ -206,7 +207,7 @@ def test_a_lapsed_lock_hands_the_abandoned_item_to_someone_else(browser, live, s
         page.wait_for_timeout(SHORT_LOCK_SECONDS * 1000 + 500)
         page.get_by_role("button", name="Check again").click()
         expect(page.locator("#workbench")).to_have_attribute("data-item-id", str(abandoned))
-        expect(page).to_have_url(re.compile(rf"/items/{abandoned}$"))
+        page.wait_for_url(re.compile(rf"/items/{abandoned}$"))
         page.locator("label.verdict-pass").click()  # by mouse this time
         expect(page.get_by_role("radio", name=re.compile("^Pass"))).to_be_checked()
         page.get_by_role("button", name=re.compile("Submit and next")).click()

@@ -49,6 +49,7 @@ def sign_in(page, email):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
+    page.wait_for_load_state()
 
 
 def test_cards_move_by_drag_and_by_the_move_menu_and_stay_moved(page, live):

@@ -39,7 +39,7 @@ def test_an_admin_generates_activates_and_reads_the_held_out_figure(page, live, 
     expect(issue_row).to_contain_text("20")
     issue_row.get_by_role("button", name="Generate evaluator").click()
 
-    expect(page).to_have_url(re.compile(rf"/projects/{project_id}/evaluators/\d+$"))
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/evaluators/\d+$"))
     version = page.locator('article[data-version="1"]')
     expect(version.locator("[data-status]")).to_have_attribute("data-status", re.compile("pending|running"))
     # The page polls: no reload until the worker has finished.

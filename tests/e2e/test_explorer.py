@@ -52,26 +52,25 @@ def test_a_conversation_sent_over_otlp_shows_its_tool_calls(page, live):
     page.get_by_label("E-mail").fill(EMAIL)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(rf"/projects/{project_id}/traces$"))
-    page.wait_for_load_state()  # htmx (a deferred script) is wired up only once the page has loaded
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/traces$"))
     rows = page.locator("#trace-rows tr")
     expect(rows).to_have_count(CONVERSATIONS)
 
     # A filter narrows the list in place and lands in the URL, to share.
     page.get_by_label("Session").fill(session_id)
     page.get_by_label("Session").press("Enter")
-    expect(page).to_have_url(re.compile(rf"/traces\?session_id={session_id}$"))
+    page.wait_for_url(re.compile(rf"/traces\?session_id={session_id}$"))
     expect(rows).to_have_count(1)
 
     rows.first.get_by_role("link", name="invoke_agent airline_agent").click()
-    expect(page).to_have_url(re.compile(rf"/projects/{project_id}/traces/\d+$"))
+    page.wait_for_url(re.compile(rf"/projects/{project_id}/traces/\d+$"))
     tree = page.locator("[data-span-tree]")
     for tool in tools:
         expect(tree.get_by_text(f"execute_tool {tool}").first).to_be_visible()
 
     # The last model call has the whole conversation: every tool call, with its result.
     tree.locator(".span-row", has_text="chat gpt-4o").last.click()
-    expect(page).to_have_url(re.compile(r"\?span=\d+$"))
+    page.wait_for_url(re.compile(r"\?span=\d+$"))
     panel = page.locator("#span-panel")
     expect(panel.locator(".tool-name")).to_have_text(tools)
     expect(panel.locator(".tool-call .tool-result")).to_have_count(len(tools))
@@ -83,5 +82,5 @@ def test_a_conversation_sent_over_otlp_shows_its_tool_calls(page, live):
     expect(panel.locator(".panel-head h2")).to_have_text("chat gpt-4o")
 
     page.get_by_role("link", name=session_id).click()
-    expect(page).to_have_url(re.compile(rf"/sessions/{session_id}$"))
+    page.wait_for_url(re.compile(rf"/sessions/{session_id}$"))
     expect(page.locator(".turn")).to_have_count(1)

@@ -41,6 +41,7 @@ def test_an_admin_adds_a_selection_then_all_matching_to_a_queue(page, live):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page).not_to_have_url(re.compile(r"/login"))
+    page.wait_for_load_state()
     page.goto(f"/projects/{project_id}/traces")
     rows = page.locator("#trace-rows tr")
     expect(rows).to_have_count(6)
@@ -60,14 +61,14 @@ def test_an_admin_adds_a_selection_then_all_matching_to_a_queue(page, live):
     # Then everything in staging: the filter narrows the list; the chosen queue stays chosen.
     page.get_by_label("Environment").fill("staging")
     page.get_by_label("Environment").press("Enter")
-    expect(page).to_have_url(re.compile(r"/traces\?environment=staging$"))
+    page.wait_for_url(re.compile(r"/traces\?environment=staging$"))
     expect(rows).to_have_count(3)
     expect(page.get_by_label("Add to queue")).to_have_value(str(queues["Refunds"]))
     page.get_by_role("button", name="Add all matching (up to 10,000)").click()
     expect(page.locator("#flash")).to_contain_text("Added 3 traces to Refunds")
 
     page.locator("#flash").get_by_role("link", name="Refunds").click()
-    expect(page).to_have_url(re.compile(rf"/queues/{queues['Refunds']}$"))
+    page.wait_for_url(re.compile(rf"/queues/{queues['Refunds']}$"))
     expect(page.get_by_test_id("queue-progress")).to_have_text(re.compile(r"0\s*/\s*5 done"))
     added = live.sql("SELECT queue_id, count(*) FROM queue_item GROUP BY queue_id")
     assert added == [(queues["Refunds"], 5)]

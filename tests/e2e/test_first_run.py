@@ -10,26 +10,26 @@ pytestmark = pytest.mark.browser
 
 def test_setup_login_project_and_api_key_shown_once(page, live):
     page.goto("/")
-    expect(page).to_have_url(re.compile(r"/setup$"))
+    page.wait_for_url(re.compile(r"/setup$"))
     page.get_by_label("Organisation").fill("Acme")
     page.get_by_label("E-mail").fill("ada@example.com")
     page.get_by_label("Password").fill("a long password")
     page.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(re.compile(r"/settings/projects$"))
+    page.wait_for_url(re.compile(r"/settings/projects$"))
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
+    page.wait_for_url(re.compile(r"/login$"))
     page.get_by_label("E-mail").fill("ada@example.com")
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Wrong e-mail or password")
     page.get_by_label("Password").fill("a long password")
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/settings/projects$"))
+    page.wait_for_url(re.compile(r"/settings/projects$"))
 
     page.get_by_label("Project name").fill("Support bot")
     page.get_by_role("button", name="Create project").click()
-    expect(page).to_have_url(re.compile(r"/projects/\d+/settings$"))
+    page.wait_for_url(re.compile(r"/projects/\d+/settings$"))
     expect(page.get_by_role("navigation", name="Main")).to_contain_text("Traces")
 
     page.get_by_label("Key name").fill("production")
@@ -50,9 +50,9 @@ def test_setup_page_is_gone_once_done_and_anonymous_pages_redirect(page, live):
     page.get_by_label("E-mail").fill("ada@example.com")
     page.get_by_label("Password").fill("a long password")
     page.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(re.compile(r"/settings/projects$"))
+    page.wait_for_url(re.compile(r"/settings/projects$"))
     response = page.goto("/setup")
     assert response.status == 404
     page.context.clear_cookies()
     page.goto("/settings/projects")
-    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.wait_for_url(re.compile(r"/login\?next="))
