@@ -136,6 +136,17 @@ def factory(db):
     return Factory(db)
 
 
+@pytest.fixture
+def project(factory):
+    return factory.project()
+
+
+@pytest.fixture
+def key(factory, project):
+    """Headers carrying an API key of `project`."""
+    return {"Authorization": f"Bearer {factory.api_key(project)}"}
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent

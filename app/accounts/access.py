@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts import repository, service
 from app.accounts.models import ApiKey, Project, Role, User
-from app.core.db import get_engine, session_factory, utcnow
+from app.core.db import get_engine, unit_of_work, utcnow
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
 
 API_KEY_ROLE = Role.annotator
@@ -23,15 +23,8 @@ API_KEY_ROLE = Role.annotator
 
 def get_session() -> Iterator[Session]:
     """One session per request, committed before the response is sent."""
-    session = session_factory()()
-    try:
+    with unit_of_work() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

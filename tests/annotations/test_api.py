@@ -5,14 +5,6 @@ import pytest
 from tests.factories import PASSWORD
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
-
-@pytest.fixture
-def key(factory, project):
-    return {"Authorization": f"Bearer {factory.api_key(project)}"}
 
 
 def test_importing_labels_by_external_id_creates_issues_and_labels(client, factory, project, key):

@@ -14,10 +14,6 @@ from app.core.errors import Forbidden, NotFound, Unprocessable
 from app.issues.models import Issue
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def admin(factory):
@@ -55,7 +51,7 @@ def test_add_traces_rejects_other_projects_traces(db, factory, project, admin):
 
 
 def test_live_queues_sample_new_traces(db, factory, project, admin):
-    queue = make_queue(db, project, admin, live=True, filter={"environment": "prod"})
+    make_queue(db, project, admin, live=True, filter={"environment": "prod"})
     traces = factory.traces(project, 3, environment="prod") + factory.traces(project, 2, environment="dev")
     assert service.sample_live(db, project.id, [t.id for t in traces]) == 3
     assert service.sample_live(db, project.id, [t.id for t in traces]) == 0

@@ -14,10 +14,6 @@ from app.traces.models import Trace
 from tests.factories import PASSWORD
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def admin(factory):

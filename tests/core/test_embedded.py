@@ -3,10 +3,8 @@ worker and beat; the CLI works beside it; Ctrl-C leaves no process behind."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import psutil
@@ -15,14 +13,9 @@ from celery import Celery
 
 from app.core.embedded import EmbeddedRedis
 from app.core.redis import celery_broker_url
+from tests.live import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def embedded_env(data_dir) -> dict[str, str]:
@@ -34,19 +27,6 @@ def embedded_env(data_dir) -> dict[str, str]:
 def sextant(env, *args, **kwargs):
     return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,
                           text=True, timeout=120, **kwargs)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "sextant serve exited early"
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("sextant serve did not become healthy")
 
 
 def processes_of(proc: subprocess.Popen, data_dir) -> list[psutil.Process]:
@@ -83,7 +63,7 @@ def test_embedded_serve_runs_everything_and_stops_cleanly(tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
     try:
-        wait_healthy(base, proc)
+        wait_until_healthy(base, proc, timeout=90)
         assert run_ping_task(data_dir) == "hello"
         created = sextant(env, "project", "create", "Demo")
         assert created.returncode == 0, created.stderr
@@ -101,7 +81,7 @@ def test_embedded_serve_runs_everything_and_stops_cleanly(tmp_path):
     # A second start finds the same data.
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
     try:
-        wait_healthy(base, proc)
+        wait_until_healthy(base, proc, timeout=90)
         assert httpx.get(f"{base}/api/v1/projects/{project_id}", headers=headers).status_code == 200
     finally:
         stop(proc, processes_of(proc, data_dir))

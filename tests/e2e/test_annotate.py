@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from tests.factories import PASSWORD, Factory
+from tests.e2e.browser import sign_in
+from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
 
@@ -61,14 +62,6 @@ def seed(database_url: str, *, items: int, annotators: int = 1, issues: tuple[st
         item_ids = sorted(i.id for i in session.query(QueueItem).filter(QueueItem.queue_id == queue.id))
         return Seeded(project.id, queue.id, item_ids, [p.email for p in people], issue_ids)
 
-
-def sign_in(page, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-    page.wait_for_load_state()
 
 
 def item_on_screen(page) -> int:

@@ -1,6 +1,5 @@
 """The issue board in a real browser: drag a card, or use its "Move to…" menu; states persist."""
 
-import re
 
 import pytest
 from playwright.sync_api import expect
@@ -8,7 +7,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from app.issues import service
-from tests.factories import PASSWORD, Factory
+from tests.e2e.browser import sign_in
+from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +42,6 @@ def drag(page, card, target):
     page.mouse.move(end["x"] + end["width"] / 2, end["y"] + 20, steps=15)
     page.mouse.up()
 
-
-def sign_in(page, email):
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-    page.wait_for_load_state()
 
 
 def test_cards_move_by_drag_and_by_the_move_menu_and_stay_moved(page, live):

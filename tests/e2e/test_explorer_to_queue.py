@@ -7,7 +7,8 @@ from playwright.sync_api import expect
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from tests.factories import PASSWORD, Factory
+from tests.e2e.browser import sign_in
+from tests.factories import Factory
 
 pytestmark = pytest.mark.browser
 
@@ -36,12 +37,7 @@ def seed(database_url: str) -> tuple[str, int, dict[str, int]]:
 
 def test_an_admin_adds_a_selection_then_all_matching_to_a_queue(page, live):
     email, project_id, queues = seed(live.database_url)
-    page.goto("/login")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-    page.wait_for_load_state()
+    sign_in(page, email)
     page.goto(f"/projects/{project_id}/traces")
     rows = page.locator("#trace-rows tr")
     expect(rows).to_have_count(6)

@@ -20,10 +20,6 @@ RULE = envelope("rule", combine="any", clauses=[
     {"field": "output", "kind": "regex", "pattern": r"refund within \d+ days", "negate": False}])
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def admin(client, factory):

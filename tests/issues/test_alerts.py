@@ -16,10 +16,6 @@ from tests.factories import PASSWORD
 from tests.issues.receiver import Receiver
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def receiver():
@@ -145,7 +141,7 @@ def test_subscriptions_decide_who_gets_what_and_notify_is_idempotent(db, project
 
 def test_the_sweep_catches_up_on_lost_jobs(db, project, receiver):
     service.create_webhook(db, project.id, receiver.url)
-    issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
+    service.create_issue(db, project.id, "Invents refunds", actor="test")
     assert flows.sweep_alerts(db) == 1  # the creation's notify job was "lost"
     [delivery] = deliveries(db)
     assert flows.sweep_alerts(db) == 0

@@ -2,20 +2,11 @@
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from app.issues import service
 from tests.issues.helpers import evaluator, label, put_in_state, results, traces_at
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
-
-@pytest.fixture
-def key(factory, project):
-    return {"Authorization": f"Bearer {factory.api_key(project)}"}
 
 
 def test_create_read_and_edit_an_issue(client, key):
@@ -47,8 +38,8 @@ def test_titles_stay_unique_per_project(db, client, key, project):
 def test_list_reports_occurrences_kept_apart_and_filters(db, client, key, project):
     today = datetime.now(timezone.utc).replace(hour=0, minute=1, second=0, microsecond=0)
     refunds = put_in_state(db, service.create_issue(db, project.id, "Invents refunds", actor="test"), "ongoing")
-    language = service.create_issue(db, project.id, "Wrong language", actor="test",
-                                    description="Replies in French")
+    service.create_issue(db, project.id, "Wrong language", actor="test",
+                         description="Replies in French")
     traces = traces_at(db, project, [today - timedelta(days=d) for d in (0, 0, 1, 3, 20)])
     for trace in traces[:3]:
         label(db, project, trace, "fail", "made-up refund", [refunds.id])

@@ -12,10 +12,6 @@ from tests.factories import PASSWORD
 from tests.issues.helpers import evaluator, label
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def two_issues(db, factory, project):

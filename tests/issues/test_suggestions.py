@@ -13,10 +13,6 @@ from tests.issues.helpers import label
 from tests.issues.test_clustering import LANGUAGE, MADE_UP_REFUNDS, WEATHER_TIMEOUTS, WRONG_LANGUAGE
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def setup(db, factory, project):

@@ -3,7 +3,6 @@ recovery, regressions from human and evaluator occurrences; and the jobs they as
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from app.core.jobs import pending_jobs
 from app.issues import flows, repository, service
@@ -11,10 +10,6 @@ from tests.issues.helpers import evaluator, label, put_in_state, results, traces
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=timezone.utc)  # a Tuesday
 
-
-@pytest.fixture
-def project(factory):
-    return factory.project()
 
 
 def system_events(db, issue):

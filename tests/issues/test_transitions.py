@@ -15,10 +15,6 @@ ALLOWED = {(t.from_state.value, t.to_state.value, t.actor.value): t.needs_reason
 CASES = list(product(STATES, STATES, ["user", "system"]))
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.mark.parametrize(("from_state", "to_state", "actor"), CASES)
 def test_service_allows_exactly_the_table(db, project, from_state, to_state, actor):

@@ -14,10 +14,6 @@ from tests.issues.helpers import evaluator, label, put_in_state, results, traces
 HOSTILE = '<script>alert("x")</script>'
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def signed_in(client, factory):

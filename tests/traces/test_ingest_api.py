@@ -12,10 +12,6 @@ from tests.traces.otlp_bodies import gzipped, otlp_json, sdk_request
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def auth(factory, project):

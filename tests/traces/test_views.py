@@ -18,10 +18,6 @@ HTMX = {"HX-Request": "true"}
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
-@pytest.fixture
-def project(factory):
-    return factory.project()
-
 
 @pytest.fixture
 def auth(factory, project):
