@@ -24,7 +24,6 @@ from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import render, templates
 from app.evals import flows, repository, service
-from app.evals.generation.examples import TEXT_FIELDS
 from app.evals.generation.spec import envelope
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
