@@ -27,6 +27,10 @@ class CoreSettings(BaseSettings):
     port: int = 8000
     base_url: str | None = None
     log_level: str = "info"
+    # Web server processes. One process uses one core for Python work; on 2 cores a
+    # second one barely helps ingestion (bench/ingest.py: 6,300 vs 6,500 spans/s) and
+    # doubles memory, so more are for bigger machines.
+    web_workers: int = Field(default=1, ge=1, le=64)
 
     @property
     def embedded(self) -> bool:

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from app.core.settings import core_settings
+
 log = logging.getLogger("sextant.serve")
 
 STOP_TIMEOUT_S = 20.0
@@ -23,10 +25,9 @@ STOP_TIMEOUT_S = 20.0
 def serve_web(host: str, port: int) -> None:
     import uvicorn
 
-    from app.core.settings import core_settings
-
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port,
-                proxy_headers=True, log_level=core_settings().log_level)
+    settings = core_settings()
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=settings.web_workers,
+                proxy_headers=True, log_level=settings.log_level)
 
 
 def _die_with_parent() -> None:
@@ -43,7 +44,7 @@ def _child_commands(data_dir: Path, host: str, port: int) -> dict[str, list[str]
     python = sys.executable
     return {
         "web": [python, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", host,
-                "--port", str(port), "--proxy-headers"],
+                "--port", str(port), "--proxy-headers", "--workers", str(core_settings().web_workers)],
         "worker": [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "INFO",
                    "--concurrency", "2"],
         "beat": [python, "-m", "celery", "-A", "worker.celery_app", "beat", "--loglevel", "INFO",

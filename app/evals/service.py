@@ -4,6 +4,8 @@ Never commits. Figures shown to people are always held-out figures (never seen
 by the search) or realignment figures (labels the version was never fitted on).
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 from collections.abc import Sequence
@@ -43,7 +45,7 @@ class ExampleSet:
 
     def needs(self) -> str | None:
         """What is missing before an evaluator can be generated, in words; None when enough."""
-        minimum = generation.pipeline.MIN_PER_LABEL
+        minimum = generation.MIN_PER_LABEL
         more_pos, more_neg = max(0, minimum - len(self.positives)), max(0, minimum - len(self.negatives))
         wanted = [f"{n} more {what}" for n, what in ((more_pos, "failed examples of this issue"),
                                                      (more_neg, "passing examples")) if n]

@@ -23,8 +23,7 @@ from app.core.db import utcnow
 from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import render, templates
-from app.evals import flows, repository, service
-from app.evals.generation.spec import envelope
+from app.evals import flows, generation, repository, service
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
 from app.issues.models import Issue
@@ -201,7 +200,7 @@ class ManualForm:
             if not settings.llm_configured:
                 raise Unprocessable("An LLM judge needs SEXTANT_LLM_BASE_URL, SEXTANT_LLM_API_KEY and "
                                     "SEXTANT_LLM_MODEL to be set.", details={"field": "kind"})
-            return envelope("judge", model=settings.llm_model, prompt=self.prompt, max_output_tokens=200)
+            return generation.envelope("judge", model=settings.llm_model, prompt=self.prompt, max_output_tokens=200)
         if self.kind != "rule":
             raise Unprocessable(f"Unknown evaluator kind {self.kind!r}.", details={"field": "kind"})
         if not self.pattern.strip():
@@ -209,7 +208,7 @@ class ManualForm:
             raise Unprocessable("Write the phrase or pattern to look for.", details={"field": "spec"})
         clause = {"field": self.field, "kind": self.match, "pattern": self.pattern,
                   "negate": self.mode == "lacks", "case_sensitive": self.case_sensitive}
-        return envelope("rule", combine="any", clauses=[clause])
+        return generation.envelope("rule", combine="any", clauses=[clause])
 
 
 def manual_context(session: Session, ctx: ProjectContext, form: ManualForm, error: str | None = None,

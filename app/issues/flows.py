@@ -16,12 +16,16 @@ remember, one session hook (`_announce_issue_changes`) looks at what each flush 
 Lost jobs (Redis down at commit) are caught up by the periodic ``issues.sweep_alerts``.
 """
 
+from __future__ import annotations
+
 import hashlib
 import itertools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
@@ -33,10 +37,16 @@ from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.jobs import enqueue
 from app.core.settings import core_settings, issue_settings
-from app.issues import clustering, lifecycle, repository, service, stats, webhooks
-from app.issues.escalation import EscalationParams, detect_escalation_hourly
+from app.issues import lifecycle, repository, service, stats, webhooks
 from app.issues.lifecycle import Actor, State
 from app.issues.models import Issue, IssueEvent, IssueSuggestion, Webhook, WebhookDelivery
+
+if TYPE_CHECKING:
+    from app.issues import clustering
+    from app.issues.escalation import EscalationParams
+
+# Clustering and the escalation test need numpy, scipy and scikit-learn: they are
+# imported where used (in the worker), so the web server does not load them.
 
 SYSTEM = "system"
 CHECK_COALESCE_S = 30.0
@@ -110,6 +120,8 @@ def evaluator_occurrences(session: Session, project_id: int, occurrences: Iterab
 
 
 def escalation_params() -> EscalationParams:
+    from app.issues.escalation import EscalationParams
+
     settings = issue_settings()
     return EscalationParams(
         window=timedelta(hours=settings.issue_escalation_window_hours),
@@ -164,6 +176,8 @@ def _follow_rate(session: Session, issue: Issue, hourly: dict[datetime, int], no
     if issue.state not in (State.NEW, State.ONGOING, State.ESCALATING):
         return []
     tracked_since = min([issue.first_seen or issue.created_at, *hourly])
+    from app.issues.escalation import detect_escalation_hourly
+
     result = detect_escalation_hourly(hourly, now, params, tracked_since=tracked_since)
     target = lifecycle.state_for_rate(issue.state, result.escalating)
     return _system_move(session, issue, target, f"occurrence rate: {result.reason}")
@@ -193,6 +207,8 @@ def refresh_suggestions(session: Session, project_id: int, *, force: bool = Fals
     run = repository.suggestion_run(session, project_id)
     if run is not None and run.inputs == inputs and not force:
         return None
+    from app.issues import clustering
+
     found = clustering.suggest(failures, [clustering.IssueDef(i.id, i.title, i.description) for i in issues])
     dismissed = repository.dismissed_suggestions(session, project_id)
     rows = [_suggestion_row(s) for s in found if not _like_dismissed(s, dismissed)]
@@ -209,6 +225,8 @@ def _unassigned_trace_ids(session: Session, trace_ids: list[int] | None, project
 
 
 def _unassigned_failures(session: Session, project_id: int) -> list[clustering.Failure]:
+    from app.issues import clustering
+
     # The newest failures only: clustering costs O(n^2) memory.
     newest = _unassigned_trace_ids(session, None, project_id)[-issue_settings().issue_suggestions_max_failures:]
     return [clustering.Failure(trace_id, feedback, output)

@@ -37,38 +37,32 @@ each family are documented in rules.py, structure.py, classifier.py, judge.py an
 spec.py (combine: {"op": "any"|"all", "parts": [spec, ...]}).
 """
 
-from .examples import Example
-from .files import apply_file, fit_file
-from .pipeline import Budget, GenerationResult, InsufficientData, generate, score_spec
-from .llm import LLMClient, LLMConfig, LLMError, MemoryCache
-from .metrics import Confusion, binary_metrics, bootstrap_ci, mcc, rogan_gladen
-from .spec import Evaluator, SpecError, Verdict, compile_spec, describe_spec
+import importlib
 
+# Where each public name lives. Names load on first use (PEP 562), so a process
+# that never generates or runs an evaluator (the web server, mostly) does not
+# carry numpy, scipy and scikit-learn: ~200 MB of memory per process.
+_EXPORTS = {
+    "Example": "examples", "TraceView": "examples",
+    "apply_file": "files", "fit_file": "files",
+    "Budget": "pipeline", "GenerationResult": "pipeline", "InsufficientData": "pipeline",
+    "MIN_PER_LABEL": "pipeline", "generate": "pipeline", "score_spec": "pipeline",
+    "LLMClient": "llm", "LLMConfig": "llm", "LLMError": "llm", "MemoryCache": "llm",
+    "Confusion": "metrics", "binary_metrics": "metrics", "bootstrap_ci": "metrics", "mcc": "metrics",
+    "rogan_gladen": "metrics",
+    "Evaluator": "spec", "SpecError": "spec", "Verdict": "spec", "compile_spec": "spec",
+    "describe_spec": "spec", "envelope": "spec",
+}
 # A trace view and a labelled example are the same shape.
-TraceView = Example
+_ALIASES = {"TraceView": "Example"}
 
-__all__ = [
-    "Budget",
-    "Confusion",
-    "Evaluator",
-    "Example",
-    "GenerationResult",
-    "InsufficientData",
-    "LLMClient",
-    "LLMConfig",
-    "LLMError",
-    "MemoryCache",
-    "SpecError",
-    "TraceView",
-    "Verdict",
-    "apply_file",
-    "binary_metrics",
-    "bootstrap_ci",
-    "compile_spec",
-    "describe_spec",
-    "fit_file",
-    "generate",
-    "mcc",
-    "rogan_gladen",
-    "score_spec",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module_name}", __name__), _ALIASES.get(name, name))
+    globals()[name] = value
+    return value
