@@ -16,6 +16,11 @@ def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
+def users_by_id(session: Session, user_ids) -> dict[int, User]:
+    ids = sorted(set(user_ids))
+    return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+
+
 def get_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 

@@ -11,18 +11,12 @@ from app.accounts.access import CurrentUser, OrgAdmin, PrincipalDep, ProjectAdmi
 from app.core.errors import AppError, NotFound, ServiceUnavailable, TooManyRequests
 from app.core.redis import get_redis
 from app.core.settings import auth_settings
-from app.core.templating import render
+from app.core.templating import redirect, render
 
 router = APIRouter(include_in_schema=False)
 
 FormStr = Annotated[str, Form()]
 
-
-def redirect(url: str, request: Request) -> Response:
-    """Navigate the browser: HX-Redirect for HTMX requests, 303 otherwise."""
-    if request.headers.get("hx-request") == "true":
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def safe_next(target: str | None) -> str:

@@ -25,7 +25,7 @@ from app.annotations.models import AnnotationQueue, QueueItem
 from app.annotations.service import FILTER_FIELDS, Judgement, QueueSpec
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
-from app.core.templating import render
+from app.core.templating import is_partial, redirect, render
 from app.issues import repository as issues_repository
 from app.traces import repository as traces_repository
 from app.traces.views import list_query
@@ -49,16 +49,6 @@ def item_url(queue: AnnotationQueue, item: QueueItem) -> str:
     return f"{queue_url(queue)}/items/{item.id}"
 
 
-def is_partial(request: Request) -> bool:
-    """An HTMX swap; a history restore (back button, cache miss) needs the whole page."""
-    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
-
-
-def redirect(url: str, request: Request) -> Response:
-    """Navigate the browser: HX-Redirect for HTMX requests, 303 otherwise."""
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def signed_in(ctx: ProjectContext) -> User:
@@ -81,10 +71,12 @@ def may_annotate(session: Session, ctx: ProjectContext, queue: AnnotationQueue) 
 
 def annotator_names(session: Session, keys) -> dict[str, str]:
     """How to show annotator keys: a person's name (or e-mail), an import's source name."""
+    parsed = {key: str(key).partition(":")[::2] for key in set(keys)}
+    users = accounts_repository.users_by_id(
+        session, [int(ident) for kind, ident in parsed.values() if kind == "user" and ident.isdigit()])
     names = {}
-    for key in set(keys):
-        kind, _, ident = str(key).partition(":")
-        user = accounts_repository.get_user(session, int(ident)) if kind == "user" and ident.isdigit() else None
+    for key, (kind, ident) in parsed.items():
+        user = users.get(int(ident)) if kind == "user" and ident.isdigit() else None
         names[key] = user.display_name if user else (f"{ident} (imported)" if kind == "import" else str(key))
     return names
 

@@ -4,9 +4,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.core.errors import is_htmx
 from app.core.formatting import register_filters
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -40,3 +41,15 @@ def render_error(request: Request, status: int, message: str,
 def render_placeholder(request: Request, nav: str, heading: str, description: str) -> HTMLResponse:
     """A page of an area still to come, saying what it will hold."""
     return render(request, "placeholder.html", {"nav": nav, "heading": heading, "description": description})
+
+
+def redirect(url: str, request: Request) -> Response:
+    """Navigate the browser: HX-Redirect for HTMX requests, 303 otherwise."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def is_partial(request: Request) -> bool:
+    """An HTMX swap; a history restore (back button, cache miss) needs the whole page."""
+    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer, SessionDep
@@ -22,7 +22,7 @@ from app.accounts.models import Role
 from app.core.db import utcnow
 from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
-from app.core.templating import render, templates
+from app.core.templating import redirect, render, templates
 from app.evals import flows, generation, repository, service
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
@@ -78,11 +78,6 @@ templates.env.filters["evals_has_number_token"] = has_number_token
 def is_admin(ctx: ProjectContext) -> bool:
     return ctx.role.at_least(Role.admin)
 
-
-def redirect(url: str, request: Request) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 def evaluator_url(evaluator: Evaluator) -> str:

@@ -19,7 +19,7 @@ from app.accounts.models import Role
 from app.annotations import service as annotations
 from app.core.db import utcnow
 from app.core.errors import AppError, is_htmx
-from app.core.templating import render, templates
+from app.core.templating import redirect, render, templates
 from app.issues import flows, lifecycle, repository, service, stats, webhooks
 from app.issues.lifecycle import Actor, State
 
@@ -58,11 +58,6 @@ def user_moves(state: str) -> list[tuple[str, bool]]:
 
 templates.env.globals["issue_user_moves"] = user_moves
 
-
-def redirect(url: str, request: Request) -> Response:
-    if is_htmx(request):
-        return Response(status_code=204, headers={"HX-Redirect": url})
-    return RedirectResponse(url, status_code=303)
 
 
 # ---------------------------------------------------------------------------

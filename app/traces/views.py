@@ -21,9 +21,9 @@ from app.accounts.models import Role
 from app.annotations import repository as annotations_repository
 from app.annotations import service as annotations_service
 from app.core.db import utcnow
-from app.core.errors import NotFound, Unprocessable, is_htmx
+from app.core.errors import NotFound, Unprocessable
 from app.core.formatting import pretty_json
-from app.core.templating import render, templates
+from app.core.templating import is_partial, render, templates
 from app.traces import repository, service
 from app.traces.models import Span
 from app.traces.service import TraceFilter
@@ -125,10 +125,6 @@ def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | Non
     last = page[-1]
     return page, service.encode_cursor(repository.sort_value(last, filters.sort), last.id)
 
-
-def is_partial(request: Request) -> bool:
-    """An HTMX swap; a history restore (back button, cache miss) needs the whole page."""
-    return is_htmx(request) and request.headers.get("hx-history-restore-request") != "true"
 
 
 @router.get("/projects/{project_id}/traces", response_class=HTMLResponse)
