@@ -47,8 +47,8 @@ class ExampleSet:
         """What is missing before an evaluator can be generated, in words; None when enough."""
         minimum = generation.MIN_PER_LABEL
         more_pos, more_neg = max(0, minimum - len(self.positives)), max(0, minimum - len(self.negatives))
-        wanted = [f"{n} more {what}" for n, what in ((more_pos, "failed examples of this issue"),
-                                                     (more_neg, "passing examples")) if n]
+        wanted = [f"{n} more {what if n > 1 else what.replace('examples', 'example')}"
+                  for n, what in ((more_pos, "failed examples of this issue"), (more_neg, "passing examples")) if n]
         return "Needs " + " and ".join(wanted) + "." if wanted else None
 
 

@@ -42,6 +42,7 @@ def test_example_set_counts_and_says_what_is_missing(db, factory):
     assert example_set.needs() == "Needs 3 more failed examples of this issue."
     with pytest.raises(Unprocessable, match="3 more failed examples"):
         service.request_generation(db, project.id, issue.id, actor_id=None)
+    assert service.ExampleSet([1] * 7, [2] * 8).needs() == "Needs 1 more failed example of this issue."
 
 
 def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
