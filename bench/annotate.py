@@ -53,7 +53,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from bench.scratch import conninfo, database_url, drop_database, recreate_database  # noqa: E402
+
 TARGET_P95_MS = 50.0
 PASSWORD = "bench password"
 ME, OTHERS = "me@example.com", [f"other{i}@example.com" for i in range(1, 5)]
@@ -63,23 +64,6 @@ ME, OTHERS = "me@example.com", [f"other{i}@example.com" for i in range(1, 5)]
 # Seeding
 
 
-def conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def database_url(name: str) -> str:
-    return str(make_url(SERVER).set(database=name))
-
-
-def recreate_database(name: str) -> None:
-    with psycopg.connect(conninfo(SERVER), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(conninfo(SERVER), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed_accounts() -> dict:

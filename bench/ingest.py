@@ -53,6 +53,8 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.scratch import conninfo, drop_database, recreate_database  # noqa: E402
+
 SPANS_PER_TRACE = 5
 REFERENCE_BATCH = 512
 WORDS = ("the flight from new york to seattle departs at eleven and arrives in the evening "
@@ -201,26 +203,17 @@ def recorded_spans(index: int, traces: int) -> list:
 # The server and its database
 
 
-def admin_url() -> str:
-    return os.environ.get("SEXTANT_BENCH_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-
-
-def conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @contextmanager
 def scratch_database():
     from app.core import migrate
-    from tests.services import drop_database, recreate_database
 
     name = f"sextant_bench_ingest_{os.getpid()}"
-    url = recreate_database(admin_url(), name)
+    url = recreate_database(name)
     try:
         migrate.upgrade(url)
         yield url
     finally:
-        drop_database(admin_url(), name)
+        drop_database(name)
 
 
 def create_api_key(database_url: str) -> str:
