@@ -5,9 +5,9 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
-from app.core.db import get_engine, utcnow
+from app.core.db import utcnow
 from app.core.settings import eval_settings
 from app.evals import repository
 from app.evals.generation.spec import envelope
@@ -15,6 +15,7 @@ from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import service as issues
 from tests.evals.test_service import labelled_project
 from tests.factories import PASSWORD
+from tests.queries import page_statements
 
 RULE = envelope("rule", combine="any", clauses=[
     {"field": "output", "kind": "regex", "pattern": r"refund within \d+ days", "negate": False}])
@@ -129,17 +130,8 @@ def test_the_list_reads_a_fixed_number_of_queries(db, factory, admin):
             issue = issue_of(db, project, f"Issue {i}")
             evaluator(db, project, issue, versions=2)
             issue_of(db, project, f"Uncovered {i}")
-        db.flush()
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(get_engine(), "before_cursor_execute", listener)
-        try:
-            assert admin.get(f"/projects/{project.id}/evaluators").status_code == 200
-        finally:
-            event.remove(get_engine(), "before_cursor_execute", listener)
-        return len(statements)
+        return len(page_statements(db, admin, f"/projects/{project.id}/evaluators"))
 
-    queries_for(1)  # the first request also loads the signed-in user; later ones find it in the session
     assert queries_for(1) == queries_for(6)
 
 
