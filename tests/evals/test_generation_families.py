@@ -192,6 +192,23 @@ def test_language_detector_tells_common_languages_apart():
     assert detect_language(["xyz"]) == "unknown"
 
 
+@pytest.mark.parametrize("text, refuses", [
+    ("I'm sorry, I can't share that.", True),
+    ("Sorry! As an AI, I have no opinion.", True),
+    ("Well, i am unable to help with bookings.", True),
+    ("xi am unable to help", True),  # "unable to help" starts a word even where "i am" does not
+    ("taxi am sorry", False),
+    ("as an aid to memory", False),
+    ("_i cannot", False),
+    ("Your refund is on its way.", False),
+    ("", False),
+])
+def test_refusals_are_found_at_word_starts_in_any_case(text, refuses):
+    from app.evals.generation.facts import is_refusal
+
+    assert is_refusal(text) is refuses
+
+
 def test_specs_describe_themselves_in_one_line():
     from app.evals.generation import describe_spec
 

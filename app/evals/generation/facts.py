@@ -15,17 +15,17 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from .examples import Example
 
+# Matched against lower-cased text without re.IGNORECASE or a leading \b: both stop the
+# regex engine from skipping ahead to the alternatives' first letters (3x slower).
 REFUSAL = re.compile(
-    r"\b(?:i(?:'m| am) sorry|i (?:can(?:no|')t|won't|am unable to|'m unable to|am not able to|'m not able to)"
-    r"|unable to (?:help|assist|comply)|as an ai\b|i must decline)",
-    re.IGNORECASE,
+    r"i(?:'m| am) sorry|i (?:can(?:no|')t|won't|am unable to|'m unable to|am not able to|'m not able to)"
+    r"|unable to (?:help|assist|comply)|as an ai\b|i must decline"
 )
 WORD = re.compile(r"\w+")
 
@@ -74,42 +74,57 @@ MIN_SUPPORT = 3
 MAX_TEXT_CHARS = 20_000
 
 
+class lazy:
+    """functools.cached_property without its per-access lock (Python 3.11), which cost more
+    than most facts here. The first read stores the value on the instance, shadowing this."""
+
+    def __init__(self, compute):
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
+
 class Facts:
     """What one trace shows, computed lazily: an evaluator pays only for the facts it reads."""
 
     def __init__(self, example: Example):
         self.example = example
 
-    @cached_property
+    @lazy
     def words(self) -> list[str]:
         return WORD.findall(self.example.output[:MAX_TEXT_CHARS].lower())
 
-    @cached_property
+    @lazy
     def parsed_output(self) -> Any:
         return _parse_json(self.example.output)
 
-    @cached_property
+    @lazy
     def json_keys(self) -> frozenset | None:
         parsed = self.parsed_output
         return frozenset(parsed) if isinstance(parsed, dict) else None
 
-    @cached_property
+    @lazy
     def language(self) -> str:
         return detect_language(self.words)
 
-    @cached_property
+    @lazy
     def tools(self) -> Counter:
         return Counter(c.name for c in self.example.all_tool_calls() if c.name)
 
-    @cached_property
+    @lazy
     def tool_args(self) -> Counter:
         return Counter(a for c in self.example.all_tool_calls() for a in _scalar_arguments(c.name, c.arguments))
 
-    @cached_property
+    @lazy
     def roles(self) -> Counter:
         return Counter(m.role for m in self.example.messages)
 
-    @cached_property
+    @lazy
     def latencies(self) -> list[float]:
         return [s.latency_ms for s in self.example.spans if s.latency_ms is not None]
 
@@ -127,7 +142,7 @@ _BASE_READERS = {
     "output_empty": lambda f: not f.example.output.strip(),
     "output_is_json": lambda f: f.parsed_output is not None,
     # Refusals show early; reading the whole of a long output adds time, not signal.
-    "output_refusal": lambda f: bool(REFUSAL.search(f.example.output[:2000])),
+    "output_refusal": lambda f: is_refusal(f.example.output[:2000]),
     "output_repetition": lambda f: _repetition(f.words),
     "input_chars": lambda f: len(f.example.input),
     "n_messages": lambda f: len(f.example.messages),
@@ -185,6 +200,18 @@ def _parse_json(text: str) -> Any:
         return json.loads(stripped)
     except (ValueError, RecursionError):
         return None
+
+
+def is_refusal(text: str) -> bool:
+    """REFUSAL found at the start of a word (the \\b the pattern leaves out)."""
+    lowered = text.lower()
+    match = REFUSAL.search(lowered)
+    while match is not None:
+        start = match.start()
+        if start == 0 or not (lowered[start - 1].isalnum() or lowered[start - 1] == "_"):
+            return True
+        match = REFUSAL.search(lowered, start + 1)
+    return False
 
 
 def _scalar_arguments(tool: str, arguments: str) -> list[str]:
@@ -262,10 +289,28 @@ def feature_matrix(facts: list[Facts], context: StructureContext, names: list[st
         matrix[:, base_columns] = base[:, [BASE_INDEX[names[i]] for i in base_columns]]
     else:
         base_columns = []
+    counted = _fill_tool_counts(matrix, facts, names)
     for column, name in enumerate(names):
-        if column not in base_columns:
+        if column not in base_columns and column not in counted:
             matrix[:, column] = _feature_column(facts, name, context)
     return matrix
+
+
+def _fill_tool_counts(matrix: np.ndarray, facts: list[Facts], names: list[str]) -> set[int]:
+    """The tool_calls:* and tool_arg:* columns, filled from each trace's few calls (a column-by-
+    column pass would read every trace once per tool). Returns the columns it filled."""
+    tool_column = {n.split(":", 1)[1]: c for c, n in enumerate(names) if n.startswith("tool_calls:")}
+    arg_column = {n.split(":", 1)[1]: c for c, n in enumerate(names) if n.startswith("tool_arg:")}
+    for row, fact in enumerate(facts):
+        if tool_column:
+            for tool, count in fact.tools.items():
+                if tool in tool_column:
+                    matrix[row, tool_column[tool]] = count
+        if arg_column:
+            for arg, count in fact.tool_args.items():
+                if arg in arg_column:
+                    matrix[row, arg_column[arg]] = count
+    return set(tool_column.values()) | set(arg_column.values())
 
 
 def _feature_column(facts: list[Facts], name: str, context: StructureContext) -> np.ndarray:
