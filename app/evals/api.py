@@ -83,7 +83,10 @@ def start_backfill(body: BackfillCreate, ctx: ProjectAdmin, session: SessionDep)
 
 @router.get("/eval-runs/{run_id}", response_model=RunRead)
 def get_run(run_id: int, ctx: ProjectViewer, session: SessionDep):
-    run = repository.get_run(session, run_id)
-    if run is None or run.project_id != ctx.project.id:
-        raise NotFound("No such run in this project.")
-    return run
+    return service.get_run(session, ctx.project.id, run_id)
+
+
+@router.post("/eval-runs/{run_id}/cancel", response_model=RunRead,
+             summary="Cancel a queued or running backfill (verdicts already stored stay)")
+def cancel_run(run_id: int, ctx: ProjectAdmin, session: SessionDep):
+    return service.cancel_backfill(session, ctx.project.id, run_id)

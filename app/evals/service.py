@@ -235,6 +235,9 @@ def _budget() -> generation.Budget:
     return generation.Budget(llm_max_calls=settings.llm_max_calls, llm_max_tokens=settings.llm_max_tokens)
 
 
+RUN_IN_PROGRESS = ("queued", "running")  # then done, failed or cancelled
+
+
 @lru_cache(maxsize=256)
 def _compiled(version_id: int, spec_json: str):
     # Specs never change once a version is ready: compile each once per process.
@@ -362,13 +365,33 @@ def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[in
     return run
 
 
+def get_run(session: Session, project_id: int, run_id: int, *, for_update: bool = False):
+    from app.evals.models import EvalRun
+
+    run = session.get(EvalRun, run_id, with_for_update=for_update)
+    if run is None or run.project_id != project_id:
+        raise NotFound("No such run in this project.")
+    return run
+
+
+def cancel_backfill(session: Session, project_id: int, run_id: int):
+    """Stop a backfill after the batch in hand (the worker holds the row while it works on one):
+    the verdicts already stored stay, no further batch starts."""
+    run = get_run(session, project_id, run_id, for_update=True)
+    if run.kind != "backfill" or run.status not in RUN_IN_PROGRESS:
+        raise Conflict(f"Run #{run.id} is {run.kind}, {run.status}: only a queued or running backfill can be cancelled.",
+                       details={"status": run.status})
+    run.status, run.finished_at = "cancelled", utcnow()
+    return run
+
+
 def backfill_batch(session: Session, run_id: int, batch_size: int) -> list[Occurrence] | None:
     """Evaluate the next batch of a backfill; None when the run is finished (or not ours)."""
     from app.evals.models import EvalRun
     from app.traces import repository as traces_repository
 
     run = session.get(EvalRun, run_id, with_for_update={"skip_locked": True})
-    if run is None or run.status in ("done", "failed"):
+    if run is None or run.status not in RUN_IN_PROGRESS:
         return None
     query = traces_repository.matching_trace_ids(run.project_id, annotations.trace_filter(run.filter))
     ids = list(session.scalars(query.where(traces_repository.Trace.id > run.cursor_trace_id)

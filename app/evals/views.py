@@ -33,7 +33,6 @@ router = APIRouter(include_in_schema=False)
 
 FormStr = Annotated[str, Form()]
 GENERATING = ("pending", "running")
-RUNNING = ("queued", "running")
 RECENT_FAILURES = 20
 TOP_TERMS = 8
 BACKFILL_PRESETS = {"24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
@@ -259,7 +258,8 @@ def runs_context(session: Session, ctx: ProjectContext, evaluator: Evaluator, ve
     runs = repository.runs_for_versions(session, ctx.project.id, [v.id for v in versions])
     numbers = {v.id: v.number for v in versions}
     return {"project": ctx.project, "evaluator": evaluator, "runs": runs, "version_numbers": numbers,
-            "runs_polling": any(r.status in RUNNING for r in runs)}
+            "runs_polling": any(r.status in service.RUN_IN_PROGRESS for r in runs),
+            "is_admin": is_admin(ctx)}
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}", response_class=HTMLResponse)
@@ -400,6 +400,14 @@ def runs_part(project_id: int, evaluator_id: int, request: Request, session: Ses
               ctx: ProjectViewer) -> HTMLResponse:
     """Polled while a run is queued or running."""
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/runs/{run_id}/cancel")
+def cancel_run(project_id: int, evaluator_id: int, run_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin) -> HTMLResponse:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    service.cancel_backfill(session, ctx.project.id, run_id)
     return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
 
 

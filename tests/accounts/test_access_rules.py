@@ -67,6 +67,7 @@ ROUTES = {
     ("GET", "/api/v1/evaluators/{evaluator_id}/failure-rate"): VIEWER,
     ("POST", "/api/v1/eval-runs"): ADMIN,
     ("GET", "/api/v1/eval-runs/{run_id}"): VIEWER,
+    ("POST", "/api/v1/eval-runs/{run_id}/cancel"): ADMIN,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/queues/new"): ADMIN,
     ("POST", "/projects/{project_id}/queues"): ADMIN,
@@ -119,6 +120,7 @@ ROUTES = {
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/sampling"): ADMIN,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/backfills"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/runs"): VIEWER,
+    ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/runs/{run_id}/cancel"): ADMIN,
     ("GET", "/projects/{project_id}/traces/{trace_id}/evaluations"): VIEWER,
     ("GET", "/projects/{project_id}/dashboard"): VIEWER,
 }
@@ -131,7 +133,7 @@ QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/evaluators", "/api/v1/evaluators/generate", "/api/v1/evaluators/{evaluator_id}",
                  "/api/v1/evaluators/{evaluator_id}/versions/{version_id}/activate",
                  "/api/v1/evaluators/{evaluator_id}/deactivate", "/api/v1/evaluators/{evaluator_id}/failure-rate",
-                 "/api/v1/eval-runs", "/api/v1/eval-runs/{run_id}",
+                 "/api/v1/eval-runs", "/api/v1/eval-runs/{run_id}", "/api/v1/eval-runs/{run_id}/cancel",
                  "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
                  "/api/v1/issues/{issue_id}/merge"}
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.annotations import flows as annotation_flows
 from app.annotations.service import Judgement
 from app.core.db import utcnow
-from app.core.errors import Conflict, Unprocessable
+from app.core.errors import Conflict, NotFound, Unprocessable
 from app.evals import service
 from app.evals.models import EvalResult
 from app.issues import service as issues
@@ -102,6 +102,24 @@ def test_backfill_walks_past_traces_in_batches(db, factory):
         batches += 1
     assert batches == 3 and run.status == "done" and run.done == 40
     assert db.scalar(select(func.count()).select_from(EvalResult)) == 40
+
+
+def test_a_cancelled_backfill_keeps_its_verdicts_and_runs_no_further_batch(db, factory):
+    project, issue, failing, passing = labelled_project(db, factory)
+    version = service.request_generation(db, project.id, issue.id, actor_id=None)
+    service.run_generation(db, version.id)
+    evaluator = db.get(service.Evaluator, version.evaluator_id)
+    service.activate(db, evaluator, version)
+    run = service.start_backfill(db, project.id, [evaluator.id], {})
+    assert service.backfill_batch(db, run.id, 15) is not None
+    cancelled = service.cancel_backfill(db, project.id, run.id)
+    assert (cancelled.status, cancelled.done) == ("cancelled", 15) and cancelled.finished_at is not None
+    assert service.backfill_batch(db, run.id, 15) is None
+    assert db.scalar(select(func.count()).select_from(EvalResult)) == 15
+    with pytest.raises(Conflict, match="only a queued or running backfill can be cancelled"):
+        service.cancel_backfill(db, project.id, run.id)
+    with pytest.raises(NotFound):
+        service.cancel_backfill(db, factory.project().id, run.id)
 
 
 def test_realignment_flags_drift_on_labels_the_version_never_saw(db, factory):

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.db import utcnow
+from app.core.security import CSRF_HEADER
 from app.core.settings import eval_settings
 from app.evals import repository
 from app.evals.generation.spec import envelope
@@ -361,6 +362,44 @@ def test_a_backfill_starts_a_run_over_the_chosen_traces(db, factory, project, ad
     runs = admin.get(f"{url}/runs", headers={"HX-Request": "true"}).text
     assert "every 2s" in runs  # the second run is still queued
     assert 'value="100"' in row_html(runs, "data-run", run.id)
+
+
+def test_an_admin_cancels_a_running_backfill_from_the_run_list(db, factory, project, admin, viewer, sent_jobs):
+    issue = issue_of(db, project)
+    row, _ = evaluator(db, project, issue)
+    factory.traces(project, 3, start_time=utcnow() - timedelta(hours=3))
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    admin.form(f"{url}/backfills", {"preset": "7d"})
+    run = db.scalar(select(EvalRun).order_by(EvalRun.id.desc()))
+    assert f"{url}/runs/{run.id}/cancel" in admin.get(url).text
+    assert f"{url}/runs/{run.id}/cancel" not in viewer.get(url).text
+
+    response = admin.form(f"{url}/runs/{run.id}/cancel", {})
+    assert response.status_code == 200, response.text
+    shown = row_html(response.text, "data-run", run.id)
+    assert 'data-status="cancelled"' in shown and "/cancel" not in shown
+    assert "every 2s" not in response.text  # nothing left to poll for
+    again = admin.form(f"{url}/runs/{run.id}/cancel", {})
+    assert again.status_code == 409 and "only a queued or running backfill can be cancelled" in again.text
+
+
+def test_backfills_start_read_and_cancel_over_the_api(db, factory, project, admin, sent_jobs):
+    issue = issue_of(db, project)
+    row, version = evaluator(db, project, issue)
+    factory.traces(project, 2, start_time=utcnow() - timedelta(hours=1))
+    csrf = {CSRF_HEADER: admin.csrf_token()}
+    runs = f"/api/v1/eval-runs?project_id={project.id}"
+    started = admin.post(runs, json={"evaluator_ids": [row.id], "filter": {}}, headers=csrf)
+    assert started.status_code == 202, started.text
+    run = started.json()
+    assert (run["status"], run["total"], run["evaluator_version_ids"]) == ("queued", 2, [version.id])
+    assert sent_jobs == [("evals.backfill", [run["id"]])]
+    one = f"/api/v1/eval-runs/{run['id']}"
+    cancelled = admin.post(f"{one}/cancel?project_id={project.id}", headers=csrf)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert admin.get(f"{one}?project_id={project.id}").json()["status"] == "cancelled"
+    refused = admin.post(f"{one}/cancel?project_id={project.id}", headers=csrf)
+    assert refused.status_code == 409 and refused.json()["error"]["details"] == {"status": "cancelled"}
 
 
 def test_a_bad_backfill_range_is_refused_in_place(db, project, admin, sent_jobs):
