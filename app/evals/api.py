@@ -6,7 +6,7 @@ from app.accounts.access import ProjectAdmin, ProjectViewer, SessionDep
 from app.core.errors import NotFound
 from app.evals import flows, repository, service
 from app.evals.schemas import (BackfillCreate, EvaluatorRead, EvaluatorUpdate, FailureRate, GenerateRequest,
-                               ManualEvaluatorCreate, RunRead, VersionRead)
+                               ManualEvaluatorCreate, ManualVersionCreate, RunRead, VersionRead)
 
 router = APIRouter(tags=["evaluators"])
 
@@ -49,6 +49,13 @@ def update_evaluator(evaluator_id: int, body: EvaluatorUpdate, ctx: ProjectAdmin
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     service.set_sampling_rate(session, evaluator, body.sampling_rate)
     return _read(session, evaluator, True)
+
+
+@router.post("/evaluators/{evaluator_id}/versions", response_model=VersionRead, status_code=status.HTTP_201_CREATED,
+             summary="A new version of a hand-written evaluator, scored on the labels (activate it to run it)")
+def add_manual_version(evaluator_id: int, body: ManualVersionCreate, ctx: ProjectAdmin, session: SessionDep):
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    return service.add_manual_version(session, evaluator, body.spec, actor_id=ctx.user.id if ctx.user else None)
 
 
 @router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)

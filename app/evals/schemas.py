@@ -14,6 +14,10 @@ class ManualEvaluatorCreate(BaseModel):
     spec: dict[str, Any] = Field(description="An evaluator spec: rule, regex, structure, or judge prompt")
 
 
+class ManualVersionCreate(BaseModel):
+    spec: dict[str, Any] = Field(description="The edited spec; scored now, active once activated")
+
+
 class EvaluatorUpdate(BaseModel):
     sampling_rate: float = Field(gt=0, le=1)
 

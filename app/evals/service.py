@@ -164,17 +164,33 @@ def _store_result(version: EvaluatorVersion, result, example_set: ExampleSet) ->
 def create_manual(session: Session, project_id: int, issue_id: int, name: str, spec: dict, *,
                   actor_id: int | None) -> EvaluatorVersion:
     """A person's own evaluator (rule, regex, judge prompt), scored on every label the same way."""
-    try:
-        generation.compile_spec(spec, llm=llm_config())
-    except (generation.SpecError, ValueError) as error:
-        raise Unprocessable(f"That evaluator cannot run: {error}", details={"field": "spec"}) from None
+    _check_runnable(spec)
     issue = issues.get_issues(session, project_id, [issue_id])[0]
     evaluator = Evaluator(project_id=project_id, issue_id=issue.id, name=(name or "").strip()[:300] or issue.title,
                           origin="manual", created_by_id=actor_id)
     session.add(evaluator)
     session.flush()
+    return _scored_manual_version(session, evaluator, spec, actor_id)
+
+
+def add_manual_version(session: Session, evaluator: Evaluator, spec: dict, *, actor_id: int | None) -> EvaluatorVersion:
+    """An edited hand-written evaluator: a new version, scored now; the active one runs until this is activated."""
+    if evaluator.origin != "manual":
+        raise Conflict("A generated evaluator gets new versions by regenerating it.")
+    _check_runnable(spec)
+    return _scored_manual_version(session, evaluator, spec, actor_id)
+
+
+def _check_runnable(spec: dict) -> None:
+    try:
+        generation.compile_spec(spec, llm=llm_config())
+    except (generation.SpecError, ValueError) as error:
+        raise Unprocessable(f"That evaluator cannot run: {error}", details={"field": "spec"}) from None
+
+
+def _scored_manual_version(session: Session, evaluator: Evaluator, spec: dict, actor_id: int | None) -> EvaluatorVersion:
     version = _new_version(session, evaluator, actor_id=actor_id, spec=spec, family=spec.get("family"))
-    example_set = issue_example_set(session, project_id, issue.id)
+    example_set = issue_example_set(session, evaluator.project_id, evaluator.issue_id)
     if example_set.needs():
         version.status, version.error = "ready", "Not scored yet: " + example_set.needs()
         return version

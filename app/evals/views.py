@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer, SessionDep
 from app.accounts.models import Role
 from app.core.db import utcnow
-from app.core.errors import AppError, Unprocessable, is_htmx
+from app.core.errors import AppError, Conflict, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import redirect, render, templates
 from app.evals import flows, generation, repository, service
@@ -188,6 +188,20 @@ class ManualForm:
     case_sensitive: bool = False
     prompt: str = ""
 
+    @classmethod
+    def of_spec(cls, spec: dict | None, issue_id: int | None) -> "ManualForm | None":
+        """The form showing a stored spec, or None when the form cannot show it (e.g. a spec sent over the API)."""
+        spec = spec or {}
+        if spec.get("family") == "judge" and isinstance(spec.get("prompt"), str):
+            return cls(issue_id, kind="judge", prompt=spec["prompt"])
+        clauses = spec.get("clauses") or []
+        if spec.get("family") != "rule" or len(clauses) != 1 or clauses[0].get("kind") not in ("phrase", "regex"):
+            return None
+        clause = clauses[0]
+        return cls(issue_id, field=clause.get("field", "output"), match=clause["kind"],
+                   mode="lacks" if clause.get("negate") else "contains", pattern=clause.get("pattern", ""),
+                   case_sensitive=bool(clause.get("case_sensitive")))
+
     def spec(self) -> dict:
         if self.kind == "judge":
             settings = eval_settings()
@@ -206,11 +220,13 @@ class ManualForm:
 
 
 def manual_context(session: Session, ctx: ProjectContext, form: ManualForm, error: str | None = None,
-                   error_field: str | None = None) -> dict:
+                   error_field: str | None = None, evaluator: Evaluator | None = None) -> dict:
+    """The form writes a new evaluator, or (with `evaluator`) a new version of a hand-written one."""
     issues = [i for i in issues_repository.open_issues(session, ctx.project.id) if i.state != "ignored"]
+    action = f"/projects/{ctx.project.id}/evaluators" + (f"/{evaluator.id}/versions" if evaluator else "")
     return {"project": ctx.project, "form": form, "issues": issues, "fields": FIELD_LABELS,
             "llm_configured": eval_settings().llm_configured, "error": error, "error_field": error_field,
-            "nav": "evaluators"}
+            "evaluator": evaluator, "form_action": action, "nav": "evaluators"}
 
 
 @router.get("/projects/{project_id}/evaluators/new", response_class=HTMLResponse)
@@ -226,15 +242,45 @@ def create_manual(project_id: int, request: Request, session: SessionDep, ctx: P
                   pattern: FormStr = "", case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
     """Scored on every label at once (like the API); a refused spec comes back in the form, as typed."""
     form = ManualForm(issue_id, name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
+    return _save_manual(request, session, ctx, form, lambda: service.create_manual(
+        session, ctx.project.id, issue_id, name, form.spec(), actor_id=_user_id(ctx)))
+
+
+@router.get("/projects/{project_id}/evaluators/{evaluator_id}/edit", response_class=HTMLResponse)
+def edit_manual_page(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
+                     ctx: ProjectAdmin) -> HTMLResponse:
+    """The latest version of a hand-written evaluator in the form, to save as the next version."""
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    if evaluator.origin != "manual":
+        raise Conflict("A generated evaluator gets new versions by regenerating it.")
+    latest = repository.versions_of(session, evaluator.id)[0]
+    form = ManualForm.of_spec(latest.spec, evaluator.issue_id)
+    context = manual_context(session, ctx, form or ManualForm(evaluator.issue_id), evaluator=evaluator)
+    return render(request, "evals/edit.html", {**context, "latest": latest, "spec_shown": form is not None})
+
+
+@router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions")
+def add_manual_version(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                       kind: FormStr = "rule", field: FormStr = "output", match: FormStr = "phrase",
+                       mode: FormStr = "contains", pattern: FormStr = "", case_sensitive: FormStr = "",
+                       prompt: FormStr = "") -> Response:
+    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+    form = ManualForm(evaluator.issue_id, evaluator.name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
+    return _save_manual(request, session, ctx, form, lambda: service.add_manual_version(
+        session, evaluator, form.spec(), actor_id=_user_id(ctx)), evaluator)
+
+
+def _save_manual(request: Request, session: Session, ctx: ProjectContext, form: ManualForm, save,
+                 evaluator: Evaluator | None = None) -> Response:
     try:
-        version = service.create_manual(session, ctx.project.id, issue_id, name, form.spec(), actor_id=_user_id(ctx))
+        version = save()
     except AppError as error:
         session.rollback()
         field_name = error.details.get("field") if isinstance(error.details, dict) else None
         return render(request, "evals/_manual_form.html",
-                      manual_context(session, ctx, form, error.message, field_name), status_code=error.status_code)
-    evaluator = service.get_evaluator(session, ctx.project.id, version.evaluator_id)
-    return redirect(evaluator_url(evaluator), request)
+                      manual_context(session, ctx, form, error.message, field_name, evaluator),
+                      status_code=error.status_code)
+    return redirect(evaluator_url(service.get_evaluator(session, ctx.project.id, version.evaluator_id)), request)
 
 
 # ---------------------------------------------------------------------------

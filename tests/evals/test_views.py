@@ -297,6 +297,69 @@ def test_a_hand_written_rule_is_scored_on_every_label(db, factory, admin):
     assert "output matches /refund within \\d+ days/ ⇒ fail" in page and "written by hand" in page
 
 
+def test_editing_a_hand_written_rule_saves_a_scored_version_to_compare_and_activate(db, factory, admin, viewer):
+    project, issue, *_ = labelled_project(db, factory)
+    created = admin.form(f"/projects/{project.id}/evaluators", {
+        "issue_id": issue.id, "name": "Refund phrase", "kind": "rule", "field": "output", "mode": "contains",
+        "match": "phrase", "pattern": "ticket"})
+    row = db.scalar(select(Evaluator).where(Evaluator.name == "Refund phrase"))
+    url = created.headers["HX-Redirect"]
+    assert f"{url}/edit" in admin.get(url).text and f"{url}/edit" not in viewer.get(url).text
+
+    edit = admin.get(f"{url}/edit").text
+    assert 'value="ticket"' in edit and "next to version 1" in text_of(edit) and 'name="issue_id"' not in edit
+    assert f'hx-post="{url}/versions"' in edit
+    refused = admin.form(f"{url}/versions", {"kind": "rule", "field": "output", "mode": "contains",
+                                             "match": "regex", "pattern": "refund within ("})
+    assert refused.status_code == 422 and "invalid regex" in refused.text and f'hx-post="{url}/versions"' in refused.text
+    saved = admin.form(f"{url}/versions", {"kind": "rule", "field": "output", "mode": "contains",
+                                           "match": "regex", "pattern": r"refund within \d+ days"})
+    assert saved.status_code == 204 and saved.headers["HX-Redirect"] == url
+    first, second = sorted(repository.versions_of(db, row.id), key=lambda v: v.number)
+    assert (second.number, second.status, second.mcc) == (2, "ready", 1.0) and first.mcc < second.mcc
+    assert row.active_version_id is None  # saved, scored, not running until activated
+    page = text_of(admin.get(url).text)
+    assert "v2" in page and "MCC 1.00" in page
+
+
+def test_only_hand_written_evaluators_are_edited_by_hand(db, project, admin):
+    issue = issue_of(db, project)
+    generated, _ = evaluator(db, project, issue)
+    db.commit()  # as a request would find it: the refusal rolls back the request's own writes only
+    url = f"/projects/{project.id}/evaluators/{generated.id}"
+    assert admin.get(f"{url}/edit").status_code == 409
+    refused = admin.form(f"{url}/versions", {"kind": "rule", "pattern": "refund"})
+    assert refused.status_code == 409 and "regenerating" in refused.text
+    assert len(repository.versions_of(db, generated.id)) == 1
+
+
+def test_a_spec_the_form_cannot_show_is_said_so_on_the_edit_page(db, project, admin):
+    issue = issue_of(db, project)
+    two_clauses = envelope("rule", combine="all", clauses=[
+        {"field": "output", "kind": "phrase", "pattern": "refund"},
+        {"field": "output", "kind": "phrase", "pattern": "days"}])
+    manual, _ = evaluator(db, project, issue, origin="manual", spec=two_clauses)
+    page = admin.get(f"/projects/{project.id}/evaluators/{manual.id}/edit").text
+    assert "this form cannot show it" in page and f"/api/v1/evaluators/{manual.id}/versions" in page
+
+
+def test_new_versions_of_hand_written_evaluators_over_the_api(db, factory, admin):
+    project, issue, *_ = labelled_project(db, factory)
+    csrf = {CSRF_HEADER: admin.csrf_token()}
+    spec = envelope("rule", combine="any", clauses=[{"field": "output", "kind": "phrase", "pattern": "refund"}])
+    created = admin.post(f"/api/v1/evaluators?project_id={project.id}", headers=csrf,
+                         json={"issue_id": issue.id, "name": "Refund", "spec": spec})
+    assert created.status_code == 201, created.text
+    versions = f"/api/v1/evaluators/{created.json()['id']}/versions?project_id={project.id}"
+    better = envelope("rule", combine="any", clauses=[
+        {"field": "output", "kind": "regex", "pattern": r"refund within \d+ days"}])
+    added = admin.post(versions, headers=csrf, json={"spec": better})
+    assert added.status_code == 201, added.text
+    assert (added.json()["number"], added.json()["mcc"]) == (2, 1.0)
+    broken = admin.post(versions, headers=csrf, json={"spec": {"family": "nonsense"}})
+    assert broken.status_code == 422 and broken.json()["error"]["details"] == {"field": "spec"}
+
+
 @pytest.mark.parametrize(("fields", "message"), [
     ({"match": "regex", "pattern": "refund within ("}, "invalid regex"),
     ({"field": "shoe_size", "pattern": "refund"}, "unknown field"),
