@@ -55,6 +55,17 @@ def test_rule_mines_the_planted_phrase_and_generalises_numbers():
     assert compile_spec(spec).predict(new)[0][0]
 
 
+def test_among_equally_telling_phrases_a_rule_prefers_words_over_function_words():
+    # "a" separates these labels exactly as well as "guaranteed" does; only one of them means anything.
+    examples = as_examples(
+        [{"id": f"f{i}", "output": f"You get a refund in {i} days, guaranteed.", "label": "fail"} for i in range(12)]
+        + [{"id": f"p{i}", "output": f"Refunds follow our policy, case {i}.", "label": "pass"} for i in range(12)])
+    ws = Workspace(examples)
+    spec = fit_rule(ws, np.arange(len(ws)), field="output", max_clauses=1)
+    [clause] = spec["clauses"]
+    assert clause["pattern"] in ("refund", "guaranteed", "get", "days") and not clause["negate"]
+
+
 def test_rule_explains_matches_and_absences():
     spec = {"family": "rule", "combine": "any",
             "clauses": [{"field": "output", "kind": "phrase", "pattern": "refund within 0 days"}]}

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from . import textvec
 from .examples import Example, field_texts
@@ -28,6 +28,17 @@ MAX_RULE_NGRAM = 3
 def rule_preprocess(text: str) -> str:
     """Lower case and one token for every number, so mined phrases generalise over amounts and ids."""
     return _NUMBER.sub("0", text.lower())
+
+
+def phrase_penalty(phrase: str) -> int:
+    """Order among phrases that separate the labels equally well: shorter phrases read better and
+    generalise more; phrases of function words alone ("a", "of the") or of numbers alone say little."""
+    words = phrase.split()
+    if all(w == "0" for w in words):
+        return len(phrase) + 100
+    if all(w in ENGLISH_STOP_WORDS or w == "0" for w in words):
+        return len(phrase) + 50
+    return len(phrase)
 
 
 # Views a classifier can read: which fields go into its text.
@@ -90,8 +101,7 @@ class Workspace:
                 names = list(vectorizer.get_feature_names_out())
             except ValueError:  # no n-gram in two documents: nothing to mine
                 matrix, names = sparse.csr_matrix((len(self), 0), dtype=np.float32), []
-            # Shorter phrases read better and generalise more; a phrase of numbers alone says little.
-            penalty = np.array([len(n) + (100 if not n.replace("0", "").strip() else 0) for n in names])
+            penalty = np.array([phrase_penalty(n) for n in names])
             self._presence[field] = (matrix.tocsr(), names, penalty)
         return self._presence[field]
 
