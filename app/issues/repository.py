@@ -199,14 +199,22 @@ def hourly_occurrences(session: Session, project_id: int, issue_ids: Sequence[in
 
 
 def evaluators_of(session: Session, issue_ids: Sequence[int]) -> list[tuple]:
-    """(issue_id, evaluator id, name, active, version number, mcc, ci low, ci high), best MCC first."""
+    """(issue_id, evaluator id, name, active, version number, mcc, ci low, ci high, version is the active one),
+    running evaluators first, then best MCC. The figures are the active version's; an evaluator never
+    activated shows its latest ready version's, so a fresh candidate's quality is visible before it runs."""
     if not issue_ids:
         return []
     rows = session.execute(text("""
-        SELECT e.issue_id, e.id, e.name, e.active, v.number, v.mcc, v.mcc_ci_low, v.mcc_ci_high
-        FROM evaluator e LEFT JOIN evaluator_version v ON v.id = e.active_version_id
+        SELECT e.issue_id, e.id, e.name, e.active, v.number, v.mcc, v.mcc_ci_low, v.mcc_ci_high,
+               coalesce(v.id = e.active_version_id, false)
+        FROM evaluator e
+        LEFT JOIN LATERAL (
+            SELECT * FROM evaluator_version v
+            WHERE v.evaluator_id = e.id
+              AND (v.id = e.active_version_id OR (e.active_version_id IS NULL AND v.status = 'ready'))
+            ORDER BY v.number DESC LIMIT 1) v ON true
         WHERE e.issue_id = ANY(:issue_ids)
-        ORDER BY e.issue_id, v.mcc DESC NULLS LAST, e.id
+        ORDER BY e.issue_id, e.active DESC, v.mcc DESC NULLS LAST, e.id
     """), {"issue_ids": list(issue_ids)})
     return [tuple(row) for row in rows]
 

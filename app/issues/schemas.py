@@ -36,6 +36,7 @@ class EvaluatorFigureRead(BaseModel):
     mcc: float | None
     mcc_ci_low: float | None
     mcc_ci_high: float | None
+    version_is_active: bool = Field(description="False: figures of the latest ready version, never activated")
     fit_for_gating: bool
 
 

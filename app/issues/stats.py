@@ -38,6 +38,7 @@ class EvaluatorFigure:
     mcc: float | None
     mcc_ci_low: float | None
     mcc_ci_high: float | None
+    version_is_active: bool  # False: the latest ready version of an evaluator never activated
 
     @property
     def fit_for_gating(self) -> bool:
@@ -105,8 +106,8 @@ def figures(session: Session, project_id: int, issue_ids: Sequence[int], now: da
             index = (day.astimezone(timezone.utc) - start).days
             if 0 <= index < TREND_DAYS:
                 figure.trend[index] = n_traces
-    for issue_id, evaluator_id, name, active, version, mcc, low, high in repository.evaluators_of(session, issue_ids):
-        result[issue_id].evaluators.append(EvaluatorFigure(evaluator_id, name, active, version, mcc, low, high))
+    for issue_id, *evaluator in repository.evaluators_of(session, issue_ids):
+        result[issue_id].evaluators.append(EvaluatorFigure(*evaluator))
     return result
 
 

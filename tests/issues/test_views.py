@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from app.evals.models import EvaluatorVersion
 from app.issues import repository, service
 from tests.factories import PASSWORD
 from tests.issues.helpers import evaluator, label, put_in_state, results, traces_at
@@ -81,6 +82,25 @@ def test_issue_page_shows_examples_negatives_evaluators_and_history(db, signed_i
     assert "not fit for gating" in html and "0.50" in html
     assert "triaged" in html and "created it" in html
     assert '<span class="actor">ada@example.com</span>' in html
+
+
+def test_an_evaluator_never_activated_shows_its_latest_ready_version(db, signed_in, project):
+    issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
+    candidate, first = evaluator(db, project, issue, mcc=0.3, ci=(0.1, 0.5), active=False, name="candidate")
+    candidate.active_version_id = None
+    db.add(EvaluatorVersion(evaluator_id=candidate.id, number=2, status="ready", mcc=0.85, mcc_ci_low=0.7,
+                            mcc_ci_high=0.95))
+    db.add(EvaluatorVersion(evaluator_id=candidate.id, number=3, status="pending"))
+    db.flush()
+
+    html = signed_in.get(f"/projects/{project.id}/issues/{issue.id}").text
+    row = html[html.index(f'href="/projects/{project.id}/evaluators/{candidate.id}"'):]
+    row = row[:row.index("</tr>")]
+    assert "v2" in row and "not activated" in row and "0.85" in row and "fit for gating" in row
+    card = signed_in.get(f"/projects/{project.id}/issues").text
+    assert "MCC 0.85" in card and "not running" in card
+    [figure] = signed_in.get(f"/api/v1/issues/{issue.id}?project_id={project.id}").json()["evaluators"]
+    assert (figure["version"], figure["version_is_active"], figure["active"]) == (2, False, False)
 
 
 def test_moving_a_card_from_the_board_rerenders_the_board(db, signed_in, project):
