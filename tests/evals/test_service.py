@@ -90,12 +90,18 @@ def test_unrunnable_manual_specs_are_refused(db, factory):
         service.create_manual(db, project.id, issue.id, "Broken", {"family": "nonsense"}, actor_id=None)
 
 
-def test_backfill_walks_past_traces_in_batches(db, factory):
-    project, issue, failing, passing = labelled_project(db, factory)
+def active_generated_evaluator(db, factory):
+    """A labelled project whose issue has a generated evaluator, active."""
+    project, issue, *_ = labelled_project(db, factory)
     version = service.request_generation(db, project.id, issue.id, actor_id=None)
     service.run_generation(db, version.id)
     evaluator = db.get(service.Evaluator, version.evaluator_id)
     service.activate(db, evaluator, version)
+    return project, issue, evaluator
+
+
+def test_backfill_walks_past_traces_in_batches(db, factory):
+    project, issue, evaluator = active_generated_evaluator(db, factory)
     run = service.start_backfill(db, project.id, [evaluator.id], {})
     batches = 0
     while service.backfill_batch(db, run.id, 15) is not None:
@@ -105,11 +111,7 @@ def test_backfill_walks_past_traces_in_batches(db, factory):
 
 
 def test_a_cancelled_backfill_keeps_its_verdicts_and_runs_no_further_batch(db, factory):
-    project, issue, failing, passing = labelled_project(db, factory)
-    version = service.request_generation(db, project.id, issue.id, actor_id=None)
-    service.run_generation(db, version.id)
-    evaluator = db.get(service.Evaluator, version.evaluator_id)
-    service.activate(db, evaluator, version)
+    project, issue, evaluator = active_generated_evaluator(db, factory)
     run = service.start_backfill(db, project.id, [evaluator.id], {})
     assert service.backfill_batch(db, run.id, 15) is not None
     cancelled = service.cancel_backfill(db, project.id, run.id)
@@ -123,11 +125,7 @@ def test_a_cancelled_backfill_keeps_its_verdicts_and_runs_no_further_batch(db, f
 
 
 def test_realignment_flags_drift_on_labels_the_version_never_saw(db, factory):
-    project, issue, failing, passing = labelled_project(db, factory)
-    version = service.request_generation(db, project.id, issue.id, actor_id=None)
-    service.run_generation(db, version.id)
-    evaluator = db.get(service.Evaluator, version.evaluator_id)
-    service.activate(db, evaluator, version)
+    project, issue, evaluator = active_generated_evaluator(db, factory)
     assert service.realign(db, evaluator)["status"] == "waiting"
     # The failure mode changes its wording: new failures no longer mention a window.
     drifted = factory.traces(project, 12)
