@@ -34,7 +34,7 @@ def generate(body: GenerateRequest, ctx: ProjectAdmin, session: SessionDep):
 @router.post("/evaluators", response_model=EvaluatorRead, status_code=status.HTTP_201_CREATED,
              summary="A hand-written evaluator, scored on the labels like generated ones")
 def create_manual(body: ManualEvaluatorCreate, ctx: ProjectAdmin, session: SessionDep):
-    version = service.create_manual(session, ctx.project.id, body.issue_id, body.name, body.spec,
+    version = flows.create_manual(session, ctx.project.id, body.issue_id, body.name, body.spec,
                                     actor_id=ctx.user.id if ctx.user else None)
     return _read(session, service.get_evaluator(session, ctx.project.id, version.evaluator_id), True)
 
@@ -55,7 +55,7 @@ def update_evaluator(evaluator_id: int, body: EvaluatorUpdate, ctx: ProjectAdmin
              summary="A new version of a hand-written evaluator, scored on the labels (activate it to run it)")
 def add_manual_version(evaluator_id: int, body: ManualVersionCreate, ctx: ProjectAdmin, session: SessionDep):
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
-    return service.add_manual_version(session, evaluator, body.spec, actor_id=ctx.user.id if ctx.user else None)
+    return flows.add_manual_version(session, evaluator, body.spec, actor_id=ctx.user.id if ctx.user else None)
 
 
 @router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)

@@ -18,6 +18,22 @@ def request_generation(session: Session, project_id: int, issue_id: int, *, acto
     return version
 
 
+def create_manual(session: Session, project_id: int, issue_id: int, name: str, spec: dict, *, actor_id: int | None):
+    return _score_when_pending(session, service.create_manual(session, project_id, issue_id, name, spec,
+                                                              actor_id=actor_id))
+
+
+def add_manual_version(session: Session, evaluator, spec: dict, *, actor_id: int | None):
+    return _score_when_pending(session, service.add_manual_version(session, evaluator, spec, actor_id=actor_id))
+
+
+def _score_when_pending(session: Session, version):
+    """A hand-written judge is scored by the worker (the same task as generation)."""
+    if version.status == "pending":
+        enqueue(session, "evals.generate", version.id)
+    return version
+
+
 def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict):
     run = service.start_backfill(session, project_id, evaluator_ids, filters)
     enqueue(session, "evals.backfill", run.id)

@@ -127,11 +127,14 @@ def _new_version(session: Session, evaluator: Evaluator, *, actor_id: int | None
 
 
 def run_generation(session: Session, version_id: int) -> EvaluatorVersion | None:
-    """Generate the spec of a pending version (task body; a finished version is left alone)."""
+    """Generate the spec of a pending version, or score a hand-written one's (task body; a finished
+    version is left alone)."""
     version = repository.get_version(session, version_id)
     if version is None or version.status in ("ready", "failed", "insufficient"):
         return version
     evaluator = session.get(Evaluator, version.evaluator_id)
+    if evaluator.origin == "manual":
+        return _score_manual_version(session, evaluator, version)
     issue = issues.get_issues(session, evaluator.project_id, [evaluator.issue_id])[0]
     example_set = issue_example_set(session, evaluator.project_id, issue.id)
     result = generation.generate(examples_for(session, example_set), issue_title=issue.title,
@@ -189,16 +192,25 @@ def _check_runnable(spec: dict) -> None:
 
 
 def _scored_manual_version(session: Session, evaluator: Evaluator, spec: dict, actor_id: int | None) -> EvaluatorVersion:
+    """Scored now, or, when scoring calls an LLM once per label (a judge), left pending for the worker:
+    flows enqueue it, so no web request waits on hundreds of LLM calls."""
     version = _new_version(session, evaluator, actor_id=actor_id, spec=spec, family=spec.get("family"))
+    if generation.calls_llm(spec):
+        return version
+    return _score_manual_version(session, evaluator, version)
+
+
+def _score_manual_version(session: Session, evaluator: Evaluator, version: EvaluatorVersion) -> EvaluatorVersion:
     example_set = issue_example_set(session, evaluator.project_id, evaluator.issue_id)
     if example_set.needs():
         version.status, version.error = "ready", "Not scored yet: " + example_set.needs()
         return version
-    metrics = generation.score_spec(spec, examples_for(session, example_set), llm=llm_config())
+    metrics = generation.score_spec(version.spec, examples_for(session, example_set), llm=llm_config())
     version.status, version.metrics, version.mcc = "ready", metrics, metrics["mcc"]
     version.mcc_ci_low, version.mcc_ci_high = (metrics.get("mcc_ci") or [None, None])[:2]
     version.tpr, version.tnr, version.holdout_size = metrics.get("tpr"), metrics.get("tnr"), metrics.get("n")
     version.finished_at = utcnow()
+    session.flush()
     return version
 
 

@@ -242,7 +242,7 @@ def create_manual(project_id: int, request: Request, session: SessionDep, ctx: P
                   pattern: FormStr = "", case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
     """Scored on every label at once (like the API); a refused spec comes back in the form, as typed."""
     form = ManualForm(issue_id, name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
-    return _save_manual(request, session, ctx, form, lambda: service.create_manual(
+    return _save_manual(request, session, ctx, form, lambda: flows.create_manual(
         session, ctx.project.id, issue_id, name, form.spec(), actor_id=_user_id(ctx)))
 
 
@@ -266,7 +266,7 @@ def add_manual_version(project_id: int, evaluator_id: int, request: Request, ses
                        prompt: FormStr = "") -> Response:
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     form = ManualForm(evaluator.issue_id, evaluator.name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
-    return _save_manual(request, session, ctx, form, lambda: service.add_manual_version(
+    return _save_manual(request, session, ctx, form, lambda: flows.add_manual_version(
         session, evaluator, form.spec(), actor_id=_user_id(ctx)), evaluator)
 
 

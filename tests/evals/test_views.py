@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.core.db import utcnow
 from app.core.security import CSRF_HEADER
 from app.core.settings import eval_settings
-from app.evals import repository
+from app.evals import repository, service
 from app.evals.generation.spec import envelope
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import service as issues
@@ -388,16 +388,21 @@ def llm_configured(monkeypatch):
     eval_settings.cache_clear()
 
 
-def test_a_judge_prompt_can_be_written_when_an_llm_is_configured(db, project, admin, llm_configured):
-    issue = issue_of(db, project)  # no labels yet: created unscored, no LLM call made
+def test_a_judge_prompt_is_saved_at_once_and_scored_by_the_worker(db, project, admin, llm_configured, sent_jobs):
+    issue = issue_of(db, project)  # no labels yet: scoring will say so without calling the LLM
     assert 'value="judge"' in admin.get(f"/projects/{project.id}/evaluators/new").text
     response = admin.form(f"/projects/{project.id}/evaluators", {
         "issue_id": issue.id, "name": "Rude judge", "kind": "judge", "prompt": "Is the <reply> rude?"})
     assert response.status_code == 204, response.text
     version = version_named(db, "Rude judge")
     assert version.spec["prompt"] == "Is the <reply> rude?" and version.spec["model"] == "stub"
+    assert version.status == "pending" and sent_jobs == [("evals.generate", [version.id])]
     page = admin.get(response.headers["HX-Redirect"]).text
-    assert "Is the &lt;reply&gt; rude?" in page and "Not scored yet: Needs 8 more failed examples" in page
+    assert "Is the &lt;reply&gt; rude?" in page and 'hx-trigger="every 2s"' in page
+
+    assert service.run_generation(db, version.id).status == "ready"  # the worker's task body
+    page = admin.get(response.headers["HX-Redirect"]).text
+    assert "Not scored yet: Needs 8 more failed examples" in page
 
 
 # ---------------------------------------------------------------------------

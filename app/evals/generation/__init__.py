@@ -28,6 +28,7 @@ bootstrap_ci(actual_fail, predicted_fail, *, groups=None, n_boot=2000, level=0.9
     -> (low, high) | (None, None)
 rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95) -> {"estimate", "ci", "reason"}
 fit_file(examples_jsonl_path, out_json_path, **generate_options) -> printable summary dict
+calls_llm(spec) -> whether running it calls an LLM (such specs are scored in the worker).
 describe_spec(spec) -> one readable line ("fail if output contains 'refund within 0 days'").
 apply_file(evaluator_json_path, input_jsonl_path, output_jsonl_path, *, llm=None) -> lines written
 
@@ -51,7 +52,7 @@ _EXPORTS = {
     "Confusion": "metrics", "binary_metrics": "metrics", "bootstrap_ci": "metrics", "mcc": "metrics",
     "rogan_gladen": "metrics",
     "Evaluator": "spec", "SpecError": "spec", "Verdict": "spec", "compile_spec": "spec",
-    "describe_spec": "spec", "envelope": "spec",
+    "describe_spec": "spec", "envelope": "spec", "calls_llm": "spec",
 }
 # A trace view and a labelled example are the same shape.
 _ALIASES = {"TraceView": "Example"}

@@ -157,6 +157,13 @@ def spec_complexity(spec: Mapping[str, Any]) -> int:
     return 10  # judge: one prompt
 
 
+def calls_llm(spec: Mapping[str, Any]) -> bool:
+    """Whether running the spec calls an LLM (a judge, alone or as a part)."""
+    if spec.get("family") == "combine":
+        return any(calls_llm(p) for p in spec.get("parts") or [])
+    return spec.get("family") == "judge"
+
+
 def spec_cost(spec: Mapping[str, Any]) -> float:
     """Relative cost per trace: an LLM call dwarfs everything local."""
     family = spec.get("family")
