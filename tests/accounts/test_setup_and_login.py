@@ -1,3 +1,5 @@
+import pytest
+
 from app.accounts import repository
 from app.core.security import CSRF_HEADER
 from tests.factories import PASSWORD
@@ -91,3 +93,17 @@ def test_login_form_itself_needs_the_csrf_token(client, factory):
     client.csrf_token()
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 403
+
+
+def test_password_forms_post_even_before_scripts_load(client, factory):
+    """Without htmx bound (slow or blocked scripts) a submit must not put the password in a URL."""
+    def form_tag(path):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        return page.text[page.text.index("<form"):].split(">", 1)[0]
+
+    assert 'method="post" action="/setup"' in form_tag("/setup")
+    factory.user("admin")
+    assert 'method="post" action="/login"' in form_tag("/login")
+    client.login(factory.user("admin").email, PASSWORD)
+    assert 'method="post" action="/settings/members"' in form_tag("/settings/members")

@@ -23,6 +23,8 @@ def test_setup_login_project_and_api_key_shown_once(page, live):
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Wrong e-mail or password")
+    # The refused form was swapped in; it is settled once its autofocus has moved to the e-mail field.
+    expect(page.get_by_label("E-mail")).to_be_focused()
     page.get_by_label("Password").fill("a long password")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/settings/projects$"))
