@@ -178,10 +178,15 @@ def create_manual(session: Session, project_id: int, issue_id: int, name: str, s
 
 def add_manual_version(session: Session, evaluator: Evaluator, spec: dict, *, actor_id: int | None) -> EvaluatorVersion:
     """An edited hand-written evaluator: a new version, scored now; the active one runs until this is activated."""
-    if evaluator.origin != "manual":
-        raise Conflict("A generated evaluator gets new versions by regenerating it.")
+    check_hand_written(evaluator)
     _check_runnable(spec)
     return _scored_manual_version(session, evaluator, spec, actor_id)
+
+
+def check_hand_written(evaluator: Evaluator) -> None:
+    """Only hand-written evaluators are edited by hand."""
+    if evaluator.origin != "manual":
+        raise Conflict("A generated evaluator gets new versions by regenerating it.")
 
 
 def _check_runnable(spec: dict) -> None:

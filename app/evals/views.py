@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer, SessionDep
 from app.accounts.models import Role
 from app.core.db import utcnow
-from app.core.errors import AppError, Conflict, Unprocessable, is_htmx
+from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import redirect, render, templates
 from app.evals import flows, generation, repository, service
@@ -251,8 +251,7 @@ def edit_manual_page(project_id: int, evaluator_id: int, request: Request, sessi
                      ctx: ProjectAdmin) -> HTMLResponse:
     """The latest version of a hand-written evaluator in the form, to save as the next version."""
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
-    if evaluator.origin != "manual":
-        raise Conflict("A generated evaluator gets new versions by regenerating it.")
+    service.check_hand_written(evaluator)
     latest = repository.versions_of(session, evaluator.id)[0]
     form = ManualForm.of_spec(latest.spec, evaluator.issue_id)
     context = manual_context(session, ctx, form or ManualForm(evaluator.issue_id), evaluator=evaluator)
