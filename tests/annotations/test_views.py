@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.annotations import flows, repository, service
 from app.annotations.models import Adjudication, Annotation, AnnotationRevision, QueueItem, QueueLock
 from app.annotations.service import Judgement, QueueSpec
+from app.issues import service as issues
 from app.issues.models import Issue
 from app.traces.models import Trace
 from tests.factories import PASSWORD
@@ -277,6 +278,16 @@ def test_start_takes_the_next_item_and_shows_its_conversation(db, client, projec
     assert f'hx-get="{base(queue)}/progress"' in page.text
     progress = client.get(f"{base(queue)}/progress", headers={"HX-Request": "true"})
     assert re.search(r'<strong data-testid="done">0</strong> / 2 done', progress.text)
+
+
+def test_failure_modes_show_their_definitions_escaped(db, client, project, admin, annotator):
+    issues.create_issue(db, project.id, "Invents a refund window", actor="test",
+                        description="Promises <b>any</b> refund window the policy lacks.")
+    queue = make_queue(db, project, admin, 1)
+    client.login(annotator.email, PASSWORD)
+    page = client.get(client.get(f"{base(queue)}/annotate").headers["location"]).text
+    definition = page[page.index('class="failure-definition"'):]
+    assert definition.startswith('class="failure-definition">Promises &lt;b&gt;any&lt;/b&gt; refund window')
 
 
 def test_the_conversation_is_the_last_llm_calls_messages_with_tool_calls(db, client, factory, project, admin,
