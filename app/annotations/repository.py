@@ -31,7 +31,17 @@ def live_queues(session: Session, project_id: int) -> list[AnnotationQueue]:
 
 
 def member_ids(session: Session, queue_id: int) -> list[int]:
-    return list(session.scalars(select(QueueMember.user_id).where(QueueMember.queue_id == queue_id)))
+    return members_of_queues(session, [queue_id])[queue_id]
+
+
+def members_of_queues(session: Session, queue_ids: Sequence[int]) -> dict[int, list[int]]:
+    """queue id -> its members' user ids (none: every annotator and admin of the project)."""
+    found: dict[int, list[int]] = {queue_id: [] for queue_id in queue_ids}
+    rows = session.execute(select(QueueMember.queue_id, QueueMember.user_id)
+                           .where(QueueMember.queue_id.in_(list(queue_ids))).order_by(QueueMember.user_id))
+    for queue_id, user_id in rows:
+        found[queue_id].append(user_id)
+    return found
 
 
 def set_members(session: Session, queue_id: int, user_ids: Sequence[int]) -> None:
@@ -202,27 +212,44 @@ def previous_item_id(session: Session, queue_id: int, annotator: str, before: da
 
 
 def progress(session: Session, queue_id: int) -> tuple[int, int]:
-    row = session.execute(select(func.count().filter(QueueItem.done), func.count())
-                          .where(QueueItem.queue_id == queue_id)).one()
-    return row[0], row[1]
+    return progress_of_queues(session, [queue_id])[queue_id]
 
 
-def progress_by_annotator(session: Session, queue_id: int) -> list[tuple[str, str, int]]:
+def progress_of_queues(session: Session, queue_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """queue id -> (done items, items)."""
+    rows = session.execute(select(QueueItem.queue_id, func.count().filter(QueueItem.done), func.count())
+                           .where(QueueItem.queue_id.in_(list(queue_ids))).group_by(QueueItem.queue_id))
+    found = {queue_id: (done, total) for queue_id, done, total in rows}
+    return {queue_id: found.get(queue_id, (0, 0)) for queue_id in queue_ids}
+
+
+def progress_by_annotator(session: Session, queue_ids: Sequence[int]) -> dict[int, list[tuple[str, str, int]]]:
+    """queue id -> (annotator key, name, annotations of the queue's traces), most first."""
     rows = session.execute(
-        select(Annotation.annotator, func.coalesce(User.name, User.email, Annotation.annotator), func.count())
+        select(QueueItem.queue_id, Annotation.annotator, func.coalesce(User.name, User.email, Annotation.annotator),
+               func.count())
         .join(QueueItem, QueueItem.trace_id == Annotation.trace_id)
         .outerjoin(User, User.id == Annotation.author_id)
-        .where(QueueItem.queue_id == queue_id)
-        .group_by(Annotation.annotator, User.name, User.email)
-        .order_by(func.count().desc()))
-    return [(annotator, name or annotator, n) for annotator, name, n in rows]
+        .where(QueueItem.queue_id.in_(list(queue_ids)))
+        .group_by(QueueItem.queue_id, Annotation.annotator, User.name, User.email)
+        .order_by(QueueItem.queue_id, func.count().desc()))
+    found: dict[int, list[tuple[str, str, int]]] = {queue_id: [] for queue_id in queue_ids}
+    for queue_id, annotator, name, n in rows:
+        found[queue_id].append((annotator, name or annotator, n))
+    return found
 
 
-def active_annotators(session: Session, queue_id: int) -> list[User]:
-    return list(session.scalars(
-        select(User).join(QueueLock, QueueLock.user_id == User.id)
+def active_annotators(session: Session, queue_ids: Sequence[int]) -> dict[int, list[User]]:
+    """queue id -> the people holding one of its items right now."""
+    rows = session.execute(
+        select(QueueItem.queue_id, User).join(QueueLock, QueueLock.user_id == User.id)
         .join(QueueItem, QueueItem.id == QueueLock.item_id)
-        .where(QueueItem.queue_id == queue_id, QueueLock.locked_until > func.now()).distinct()))
+        .where(QueueItem.queue_id.in_(list(queue_ids)), QueueLock.locked_until > func.now())
+        .distinct().order_by(QueueItem.queue_id, User.id))
+    found: dict[int, list[User]] = {queue_id: [] for queue_id in queue_ids}
+    for queue_id, user in rows:
+        found[queue_id].append(user)
+    return found
 
 
 def queue_ratings(session: Session, queue_id: int) -> list[tuple[int, str, str]]:

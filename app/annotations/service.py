@@ -325,9 +325,16 @@ class QueueProgress:
 
 
 def progress(session: Session, queue: AnnotationQueue) -> QueueProgress:
-    done, total = repository.progress(session, queue.id)
-    return QueueProgress(done=done, total=total, by_annotator=repository.progress_by_annotator(session, queue.id),
-                         active=repository.active_annotators(session, queue.id))
+    return progress_of_queues(session, [queue.id])[queue.id]
+
+
+def progress_of_queues(session: Session, queue_ids: Sequence[int]) -> dict[int, QueueProgress]:
+    """Progress of many queues in a fixed number of queries (the queue list)."""
+    counts = repository.progress_of_queues(session, queue_ids)
+    by_annotator = repository.progress_by_annotator(session, queue_ids)
+    active = repository.active_annotators(session, queue_ids)
+    return {queue_id: QueueProgress(*counts[queue_id], by_annotator[queue_id], active[queue_id])
+            for queue_id in queue_ids}
 
 
 def queue_agreement(session: Session, queue: AnnotationQueue) -> QueueAgreement:

@@ -59,9 +59,12 @@ def signed_in(ctx: ProjectContext) -> User:
 
 
 def may_annotate(session: Session, ctx: ProjectContext, queue: AnnotationQueue) -> bool:
+    return may_annotate_with(ctx, repository.member_ids(session, queue.id))
+
+
+def may_annotate_with(ctx: ProjectContext, members: Sequence[int]) -> bool:
     if ctx.user is None or not ctx.role.at_least(Role.annotator):
         return False
-    members = repository.member_ids(session, queue.id)
     return not members or ctx.user.id in members
 
 
@@ -89,15 +92,19 @@ class QueueCard:
     can_annotate: bool
 
 
-def queue_card(session: Session, ctx: ProjectContext, queue: AnnotationQueue) -> QueueCard:
-    progress = service.progress(session, queue)
-    names = annotator_names(session, [key for key, _, _ in progress.by_annotator])
-    return QueueCard(queue, progress, names, may_annotate(session, ctx, queue))
+def queue_cards(session: Session, ctx: ProjectContext, queues: Sequence[AnnotationQueue]) -> list[QueueCard]:
+    """Every queue's card in a fixed number of queries, however many queues there are."""
+    ids = [queue.id for queue in queues]
+    progress = service.progress_of_queues(session, ids)
+    members = repository.members_of_queues(session, ids)
+    names = annotator_names(session, [key for p in progress.values() for key, _, _ in p.by_annotator])
+    return [QueueCard(queue, progress[queue.id], names, may_annotate_with(ctx, members[queue.id]))
+            for queue in queues]
 
 
 @router.get("/projects/{project_id}/queues", response_class=HTMLResponse)
 def queue_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep) -> HTMLResponse:
-    cards = [queue_card(session, ctx, queue) for queue in repository.queues_of(session, ctx.project.id)]
+    cards = queue_cards(session, ctx, repository.queues_of(session, ctx.project.id))
     return render(request, "annotations/list.html", {
         "nav": "queues", "project": ctx.project, "cards": cards, "is_admin": ctx.role.at_least(Role.admin)})
 

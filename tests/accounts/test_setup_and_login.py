@@ -1,5 +1,3 @@
-import pytest
-
 from app.accounts import repository
 from app.core.security import CSRF_HEADER
 from tests.factories import PASSWORD

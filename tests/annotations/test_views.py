@@ -13,6 +13,7 @@ from app.issues import service as issues
 from app.issues.models import Issue
 from app.traces.models import Trace
 from tests.factories import PASSWORD
+from tests.queries import page_statements
 
 
 
@@ -82,6 +83,29 @@ def test_queue_list_shows_progress_annotators_and_who_may_start(db, client, make
     page = viewer.get(f"/projects/{project.id}/queues")
     assert "Refunds" in page.text
     assert f"{base(queue)}/annotate" not in page.text and "New queue" not in page.text
+
+
+def test_the_queue_list_costs_the_same_queries_for_one_or_five_queues(db, client, factory, project, admin,
+                                                                      annotator):
+    def busy_queue(name, worker, members=()):
+        queue = make_queue(db, project, admin, 2, name=name, member_ids=list(members))
+        judge(db, project, queue, worker, service.next_item(db, queue, worker).trace_id)
+        service.next_item(db, queue, worker)  # held: someone is active
+        return queue
+
+    busy_queue("First", annotator)
+    client.login(annotator.email, PASSWORD)
+    url = f"/projects/{project.id}/queues"
+    one = page_statements(db, client, url)
+    other = factory.user("annotator")
+    queues = [busy_queue(f"Queue {i}", other, members=[other.id]) if i % 2 else busy_queue(f"Queue {i}", annotator)
+              for i in range(4)]
+    five = page_statements(db, client, url)
+    assert len(one) == len(five), "\n\n".join(five)
+    page = client.get(url).text
+    for i, queue in enumerate(queues):  # a members-only queue offers no Start to others
+        assert (f"{base(queue)}/annotate" in page) is (i % 2 == 0)
+    assert page.count("Active now") == 5
 
 
 def test_creating_a_queue_fills_it_from_the_filter_and_says_how_many(db, client, factory, project, admin):
