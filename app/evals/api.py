@@ -1,6 +1,8 @@
 """JSON routes of the evals domain, under /api/v1."""
 
-from fastapi import APIRouter, status
+import json
+
+from fastapi import APIRouter, Response, status
 
 from app.accounts.access import ProjectAdmin, ProjectViewer, SessionDep
 from app.core.errors import NotFound
@@ -80,6 +82,16 @@ def failure_rate(evaluator_id: int, ctx: ProjectViewer, session: SessionDep):
         raise NotFound("This evaluator has no active version.")
     rate = service.estimated_failure_rate(session, repository.get_version(session, evaluator.active_version_id))
     return FailureRate(**{k: rate.get(k) for k in FailureRate.model_fields})
+
+
+@router.get("/issues/{issue_id}/examples.jsonl", response_class=Response,
+            summary="The issue's labelled examples, one JSON object per line (the input of `sextant evals fit`)",
+            responses={200: {"content": {"application/x-ndjson": {}}}})
+def labelled_examples(issue_id: int, ctx: ProjectViewer, session: SessionDep) -> Response:
+    examples = service.labelled_examples(session, ctx.project.id, issue_id)
+    lines = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples)
+    return Response(lines, media_type="application/x-ndjson",
+                    headers={"Content-Disposition": f'attachment; filename="issue-{issue_id}-examples.jsonl"'})
 
 
 @router.post("/eval-runs", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED,

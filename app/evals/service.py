@@ -83,6 +83,14 @@ def examples_for(session: Session, example_set: ExampleSet) -> list[dict]:
     return examples
 
 
+def labelled_examples(session: Session, project_id: int, issue_id: int) -> list[dict]:
+    """The issue's examples as the generator reads them (and `sextant evals fit` takes them):
+    its human-labelled failures, then the negatives; times as ISO strings for export."""
+    issues.get_issues(session, project_id, [issue_id])  # 404 for another project's issue
+    examples = examples_for(session, issue_example_set(session, project_id, issue_id))
+    return [{**example, "start_time": example["start_time"].isoformat()} for example in examples]
+
+
 # ---------------------------------------------------------------------------
 # Evaluators and versions
 

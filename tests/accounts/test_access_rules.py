@@ -68,6 +68,7 @@ ROUTES = {
     ("POST", "/api/v1/eval-runs"): ADMIN,
     ("GET", "/api/v1/eval-runs/{run_id}"): VIEWER,
     ("POST", "/api/v1/eval-runs/{run_id}/cancel"): ADMIN,
+    ("GET", "/api/v1/issues/{issue_id}/examples.jsonl"): VIEWER,
     ("POST", "/api/v1/evaluators/{evaluator_id}/versions"): ADMIN,
     ("GET", "/projects/{project_id}/queues"): VIEWER,
     ("GET", "/projects/{project_id}/queues/new"): ADMIN,
@@ -138,6 +139,7 @@ QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/evaluators/{evaluator_id}/deactivate", "/api/v1/evaluators/{evaluator_id}/failure-rate",
                  "/api/v1/evaluators/{evaluator_id}/versions",
                  "/api/v1/eval-runs", "/api/v1/eval-runs/{run_id}", "/api/v1/eval-runs/{run_id}/cancel",
+                 "/api/v1/issues/{issue_id}/examples.jsonl",
                  "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
                  "/api/v1/issues/{issue_id}/merge"}
 

@@ -1,6 +1,7 @@
 """The evaluator pages in-process: list, evaluator page, hand-written form, backfills, a trace's verdicts."""
 
 import html
+import json
 import re
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from app.core.db import utcnow
 from app.core.security import CSRF_HEADER
 from app.core.settings import eval_settings
 from app.evals import repository, service
+from app.evals.generation.examples import as_examples
 from app.evals.generation.spec import envelope
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import service as issues
@@ -358,6 +360,24 @@ def test_new_versions_of_hand_written_evaluators_over_the_api(db, factory, admin
     assert (added.json()["number"], added.json()["mcc"]) == (2, 1.0)
     broken = admin.post(versions, headers=csrf, json={"spec": {"family": "nonsense"}})
     assert broken.status_code == 422 and broken.json()["error"]["details"] == {"field": "spec"}
+
+
+def test_an_issues_labelled_examples_download_as_the_generators_input(db, factory, admin):
+    project, issue, failing, passing = labelled_project(db, factory, n_fail=9, n_pass=8)
+    issue_page = admin.get(f"/projects/{project.id}/issues/{issue.id}").text
+    url = f"/api/v1/issues/{issue.id}/examples.jsonl?project_id={project.id}"
+    assert f'href="{url}"' in issue_page
+    response = admin.get(url)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/x-ndjson")
+    assert f'filename="issue-{issue.id}-examples.jsonl"' in response.headers["content-disposition"]
+    rows = [json.loads(line) for line in response.text.splitlines()]
+    examples = as_examples(rows)  # what `sextant evals fit` reads
+    assert [e.label for e in examples] == ["fail"] * 9 + ["pass"] * 8
+    assert {e.id for e in examples} == {str(t.id) for t in failing + passing}
+    assert all(e.feedback == "promises a refund window we never offered" for e in examples[:9])
+    assert "refund within" in examples[0].output and examples[0].group
+    other = factory.project()
+    assert admin.get(f"/api/v1/issues/{issue.id}/examples.jsonl?project_id={other.id}").status_code == 404
 
 
 @pytest.mark.parametrize(("fields", "message"), [
