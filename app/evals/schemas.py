@@ -84,3 +84,4 @@ class FailureRate(BaseModel):
     estimate: float | None
     ci: list[float | None] | None
     reason: str | None = None
+    ci_method: str | None = Field(default=None, description="What the interval accounts for")

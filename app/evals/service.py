@@ -345,7 +345,11 @@ def _corrected_rate(version: EvaluatorVersion, fails: int, total: int) -> dict:
     if observed is None or version.tpr is None or version.tnr is None:
         return {"observed": observed, "n": total, "estimate": None, "ci": None,
                 "reason": "no results yet" if not total else "the version has no TPR/TNR"}
-    corrected = generation.rogan_gladen(observed, total, version.tpr, version.tnr)
+    confusion = (version.metrics or {}).get("confusion") or {}
+    corrected = generation.rogan_gladen(
+        observed, total, version.tpr, version.tnr,
+        labelled_fail=confusion.get("tp", 0) + confusion.get("fn", 0),
+        labelled_pass=confusion.get("tn", 0) + confusion.get("fp", 0))
     return {"observed": observed, "n": total, **corrected}
 
 

@@ -83,6 +83,22 @@ def test_rogan_gladen_hand_computed():
     assert high == pytest.approx((0.39586 - 0.1) / 0.7, abs=1e-3)
 
 
+def test_rogan_gladen_interval_widens_with_the_uncertainty_of_tpr_and_tnr():
+    known = rogan_gladen(0.3, 1000, tpr=0.8, tnr=0.9)
+    few = rogan_gladen(0.3, 1000, tpr=0.8, tnr=0.9, labelled_fail=10, labelled_pass=10)
+    many = rogan_gladen(0.3, 1000, tpr=0.8, tnr=0.9, labelled_fail=5000, labelled_pass=5000)
+    assert few["estimate"] == known["estimate"] == many["estimate"] == pytest.approx(0.2 / 0.7)
+    width = {name: r["ci"][1] - r["ci"][0] for name, r in (("known", known), ("few", few), ("many", many))}
+    assert width["few"] > 3 * width["known"]
+    assert width["many"] == pytest.approx(width["known"], rel=0.25)  # well measured: close to "known"
+    assert few["ci"][0] < few["estimate"] < few["ci"][1] and "10 labelled failures" in few["ci_method"]
+    # A perfect score on 8 labels is not certainty: the interval still opens below a perfect evaluator's.
+    perfect = rogan_gladen(0.3, 1000, tpr=1.0, tnr=1.0, labelled_fail=8, labelled_pass=8)
+    assert perfect["estimate"] == pytest.approx(0.3) and perfect["ci"][1] - perfect["ci"][0] > 0.1
+    # Deterministic for a seed.
+    assert rogan_gladen(0.3, 1000, tpr=0.8, tnr=0.9, labelled_fail=10, labelled_pass=10) == few
+
+
 def test_rogan_gladen_clips_and_refuses_chance_evaluators():
     assert rogan_gladen(0.05, 100, tpr=0.9, tnr=0.8)["estimate"] == 0.0
     assert rogan_gladen(0.99, 100, tpr=0.9, tnr=0.95)["estimate"] == 1.0

@@ -73,6 +73,8 @@ def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
     assert db.scalar(select(func.count()).select_from(EvalResult)) == 2
     rate = service.estimated_failure_rate(db, version)
     assert rate["n"] == 2
+    confusion = version.metrics["confusion"]  # the held-out labels behind TPR and TNR
+    assert f"TPR ({confusion['tp'] + confusion['fn']} labelled failures)" in rate["ci_method"]
 
 
 def test_a_hand_written_rule_is_scored_the_same_way(db, factory):

@@ -26,7 +26,8 @@ score_spec(spec, examples, *, llm=None, seed=0) -> metrics dict (same shape as a
 mcc(confusion) -> (value | None, reason | None)
 bootstrap_ci(actual_fail, predicted_fail, *, groups=None, n_boot=2000, level=0.95, seed=0)
     -> (low, high) | (None, None)
-rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95) -> {"estimate", "ci", "reason"}
+rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95, labelled_fail=None, labelled_pass=None)
+    -> {"estimate", "ci", "reason", "ci_method"}; with the label counts the CI carries TPR/TNR uncertainty.
 fit_file(examples_jsonl_path, out_json_path, **generate_options) -> printable summary dict
 calls_llm(spec) -> whether running it calls an LLM (such specs are scored in the worker).
 describe_spec(spec) -> one readable line ("fail if output contains 'refund within 0 days'").

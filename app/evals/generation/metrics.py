@@ -162,15 +162,22 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 
 def rogan_gladen(
-    observed_rate: float, n: int, tpr: float, tnr: float, *, level: float = 0.95
+    observed_rate: float, n: int, tpr: float, tnr: float, *, level: float = 0.95,
+    labelled_fail: int | None = None, labelled_pass: int | None = None, draws: int = 20_000, seed: int = 0,
 ) -> dict[str, Any]:
     """True failure rate estimated from an imperfect evaluator's observed rate.
 
-    estimate = (observed + TNR - 1) / (TPR + TNR - 1), clipped to [0, 1].
-    The CI maps the Wilson interval of the observed rate through the same
-    (increasing) correction; it treats TPR/TNR as known, so it is narrower
-    than one that also carried their uncertainty. With TPR + TNR <= 1 the
-    evaluator is no better than chance and the estimate is undefined.
+    estimate = (observed + TNR - 1) / (TPR + TNR - 1), clipped to [0, 1]. With
+    TPR + TNR <= 1 the evaluator is no better than chance and the estimate is undefined.
+
+    The CI: when the numbers of labelled failures and passes that TPR and TNR were
+    measured on are given, it carries their uncertainty too, which on a few dozen
+    held-out labels is often the larger part. Observed rate, TPR and TNR are drawn
+    from their Jeffreys posteriors (Beta(k + 1/2, n - k + 1/2)), each draw is
+    corrected, and the interval is the central `level` of the corrected draws
+    (draws no better than chance are left out). Without those counts, TPR and TNR
+    are taken as known and the Wilson interval of the observed rate is mapped
+    through the correction (narrower: it ignores their error).
     """
     if not 0 <= observed_rate <= 1:
         raise ValueError("observed_rate must lie in [0, 1]")
@@ -179,12 +186,31 @@ def rogan_gladen(
         return {"estimate": None, "ci": [None, None], "reason": "evaluator no better than chance (TPR + TNR <= 1)"}
     if n <= 0:
         return {"estimate": None, "ci": [None, None], "reason": "no traces observed"}
+    estimate = float(np.clip((observed_rate + tnr - 1) / youden, 0.0, 1.0))
+    if not labelled_fail or not labelled_pass:
+        low, high = wilson_interval(observed_rate, n, level)
+        ci = np.clip((np.array([low, high]) + tnr - 1) / youden, 0.0, 1.0)
+        return {"estimate": estimate, "ci": [float(ci[0]), float(ci[1])], "reason": None,
+                "ci_method": "Wilson interval of the observed rate; TPR and TNR taken as known"}
+    rng = np.random.default_rng(seed)
 
-    def correct(rate: float) -> float:
-        return float(min(1.0, max(0.0, (rate + tnr - 1) / youden)))
+    def posterior(rate: float, count: int) -> np.ndarray:
+        hits = rate * count
+        return rng.beta(hits + 0.5, count - hits + 0.5, size=draws)
 
-    low, high = wilson_interval(observed_rate, n, level)
-    return {"estimate": correct(observed_rate), "ci": [correct(low), correct(high)], "reason": None}
+    observed, sensitivity, specificity = posterior(observed_rate, n), posterior(tpr, labelled_fail), \
+        posterior(tnr, labelled_pass)
+    j = sensitivity + specificity - 1
+    usable = j > 0
+    if usable.mean() < 0.5:
+        return {"estimate": estimate, "ci": [None, None],
+                "reason": "TPR and TNR are too uncertain to bound the rate (often no better than chance)"}
+    corrected = np.clip((observed[usable] + specificity[usable] - 1) / j[usable], 0.0, 1.0)
+    tail = (1 - level) / 2
+    low, high = np.quantile(corrected, [tail, 1 - tail])
+    return {"estimate": estimate, "ci": [float(low), float(high)], "reason": None,
+            "ci_method": f"carries the uncertainty of TPR ({labelled_fail} labelled failures) and "
+                         f"TNR ({labelled_pass} labelled passes)"}
 
 
 def wilson_interval(rate: float, n: int, level: float = 0.95) -> tuple[float, float]:
