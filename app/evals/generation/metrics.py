@@ -163,7 +163,7 @@ def _ratio(numerator: int, denominator: int) -> float | None:
 
 def rogan_gladen(
     observed_rate: float, n: int, tpr: float, tnr: float, *, level: float = 0.95,
-    labelled_fail: int | None = None, labelled_pass: int | None = None, draws: int = 20_000, seed: int = 0,
+    labelled_fail: int | None = None, labelled_pass: int | None = None, draws: int = 4000, seed: int = 0,
 ) -> dict[str, Any]:
     """True failure rate estimated from an imperfect evaluator's observed rate.
 
