@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from celery import Celery  # noqa: E402
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from app.core.redis import celery_broker_url, redis_url  # noqa: E402
 
@@ -52,3 +52,10 @@ def _fresh_connections_after_fork(**_kwargs) -> None:
 
     reset_engine()
     reset_redis()
+
+
+@worker_ready.connect
+def _report_alive(**_kwargs) -> None:
+    from app.core import heartbeat
+
+    heartbeat.start_beating()

@@ -127,6 +127,7 @@ def require_project(min_role: Role):
         if not role.at_least(min_role):
             raise Forbidden(f"This needs the {min_role.value} role; you are {role.value}.")
         request.state.nav_project = project
+        request.state.role = role
         if principal.user is not None and "session" in request.scope:
             request.session["pid"] = project.id  # the project "/" returns to
         return ProjectContext(project=project, role=role, principal=principal)

@@ -1,4 +1,8 @@
-"""`GET /healthz`: is the database and Redis reachable? 200 or 503."""
+"""`GET /healthz`: is the database and Redis reachable? 200 or 503.
+
+It also says whether a background worker reported lately ("worker": "ok" or
+"silent"); that does not change the status code: the web app serves without one.
+"""
 
 import asyncio
 
@@ -7,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from app.core import heartbeat
 from app.core.db import get_engine
 from app.core.redis import get_redis
 
@@ -36,5 +41,7 @@ async def _status(check) -> str:
 async def healthz() -> JSONResponse:
     database, redis = await asyncio.gather(_status(_check_database), _status(_check_redis))
     healthy = database == "ok" and redis == "ok"
-    return JSONResponse({"status": "ok" if healthy else "unavailable", "database": database, "redis": redis},
+    worker = await run_in_threadpool(heartbeat.worker_running) if redis == "ok" else None
+    return JSONResponse({"status": "ok" if healthy else "unavailable", "database": database, "redis": redis,
+                         "worker": {True: "ok", False: "silent", None: "unknown"}[worker]},
                         status_code=200 if healthy else 503)

@@ -7,6 +7,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from app.core import heartbeat
 from app.core.errors import is_htmx
 from app.core.formatting import register_filters
 
@@ -15,13 +16,15 @@ TEMPLATES_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals["worker_running"] = heartbeat.worker_running
 register_filters(templates.env)
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
            status_code: int = 200, headers: dict[str, str] | None = None) -> HTMLResponse:
     ctx = {"user": getattr(request.state, "user", None),
-           "nav_project": getattr(request.state, "nav_project", None)}
+           "nav_project": getattr(request.state, "nav_project", None),
+           "role": getattr(request.state, "role", None)}
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
 
