@@ -86,3 +86,27 @@ def test_groups_stay_together_in_the_holdout():
     result = generate(data, seed=1, budget=QUICK)
     assert math.isfinite(result.metrics["mcc"])
     assert result.sizes["n_groups"] == 30
+
+
+def _candidate(family: str, fitness: float, **params):
+    import numpy as np
+
+    from app.evals.generation.search import Candidate, Recipe
+
+    return Candidate((Recipe.of(family, **params),), None, np.zeros((1, 1), dtype=bool), 1.0, 1.0, fitness=fitness)
+
+
+def test_a_plain_classifier_is_kept_when_searching_does_not_beat_it():
+    from app.evals.generation.search import plain_classifier_instead
+
+    lucky_rule = _candidate("rule", 0.62, field="tool_results", max_clauses=3)
+    plain = _candidate("classifier", 0.48, view="input_output", C=1.0, with_structure=False, threshold="balanced")
+    other_view = _candidate("classifier", 0.41, view="full", C=1.0, with_structure=False, threshold="balanced")
+    tuned = _candidate("classifier", 0.55, view="full", C=10.0, with_structure=False, threshold="balanced")
+    candidates = [lucky_rule, tuned, plain, other_view]
+    # The whole search, judged honestly (each fold's pick made without it), is worth 0.40: the plain one wins.
+    assert plain_classifier_instead(lucky_rule, candidates, 0.40) is plain
+    # Searching worth more than the plain classifier: the search's pick stands.
+    assert plain_classifier_instead(lucky_rule, candidates, 0.52) is None
+    assert plain_classifier_instead(plain, candidates, 0.40) is None  # already the pick
+    assert plain_classifier_instead(lucky_rule, [lucky_rule, tuned], 0.40) is None  # no plain one to fall back on
