@@ -87,6 +87,9 @@ class EvalSettings(BaseSettings):
     llm_model: str | None = None
     llm_max_calls: int = Field(default=400, ge=1)
     llm_max_tokens: int = Field(default=400_000, ge=1000)
+    # Traces LLM judges may evaluate per project and UTC day (new traffic and backfills together):
+    # a cap on the bill. Traces past it are left unjudged (a backfill can catch up); 0 = no cap.
+    llm_daily_traces: int = Field(default=10_000, ge=0)
 
     @property
     def llm_configured(self) -> bool:

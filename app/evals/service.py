@@ -20,7 +20,7 @@ from app.annotations import service as annotations
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import eval_settings
-from app.evals import generation, repository
+from app.evals import generation, llm_budget, repository
 from app.evals.models import Evaluator, EvaluatorVersion
 from app.issues import service as issues
 from app.traces import service as traces_service
@@ -308,6 +308,8 @@ def evaluate_traces(session: Session, project_id: int, trace_ids: Sequence[int],
     rows, found = [], []
     for evaluator, version in pairs:
         chosen = [t for t in trace_ids if t in views and (not sample or sampled(evaluator, t))]
+        if generation.calls_llm(version.spec or {}):
+            chosen = chosen[:llm_budget.grant(project_id, evaluator.id, len(chosen))]
         for trace_id, verdict in zip(chosen, _verdicts(version, [views[t] for t in chosen])):
             rows.append((version.id, trace_id, run_id, verdict.verdict, verdict.score, verdict.explanation))
             if verdict.verdict == "fail" and evaluator.issue_id:

@@ -23,7 +23,7 @@ from app.core.db import utcnow
 from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import redirect, render, templates
-from app.evals import flows, generation, repository, service
+from app.evals import flows, generation, llm_budget, repository, service
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
 from app.issues.models import Issue
@@ -295,7 +295,9 @@ def detail_context(session: Session, ctx: ProjectContext, evaluator: Evaluator) 
             "fit_by_version": {v.id: service.fit_for_gating(v) for v in versions},
             "rate": service.estimated_failure_rate(session, active) if active else None,
             "generating": any(v.status in GENERATING for v in versions), "is_admin": is_admin(ctx),
-            "gate_min_mcc": eval_settings().gate_min_mcc, "nav": "evaluators"}
+            "gate_min_mcc": eval_settings().gate_min_mcc, "nav": "evaluators",
+            "llm_today": llm_budget.today(ctx.project.id, evaluator.id)
+            if active and generation.calls_llm(active.spec or {}) else None}
 
 
 def runs_context(session: Session, ctx: ProjectContext, evaluator: Evaluator, versions=None) -> dict:

@@ -14,7 +14,7 @@ from app.core.settings import eval_settings
 from app.evals import repository, service
 from app.evals.generation.examples import as_examples
 from app.evals.generation.spec import envelope
-from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
+from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion
 from app.issues import service as issues
 from tests.evals.test_service import labelled_project
 from tests.factories import PASSWORD
@@ -423,6 +423,42 @@ def test_a_judge_prompt_is_saved_at_once_and_scored_by_the_worker(db, project, a
     assert service.run_generation(db, version.id).status == "ready"  # the worker's task body
     page = admin.get(response.headers["HX-Redirect"]).text
     assert "Not scored yet: Needs 8 more failed examples" in page
+
+
+@pytest.fixture
+def stub_llm(monkeypatch):
+    from tests.llm_stub import StubLLM
+
+    stub = StubLLM().start()
+    for name, value in {"BASE_URL": stub.base_url, "API_KEY": "test-key", "MODEL": "stub-model",
+                        "DAILY_TRACES": "3"}.items():
+        monkeypatch.setenv(f"SEXTANT_LLM_{name}", value)
+    eval_settings.cache_clear()
+    yield stub
+    stub.stop()
+    eval_settings.cache_clear()
+
+
+def test_llm_judges_stop_at_the_daily_cap_and_the_page_says_what_was_left(db, factory, project, admin,
+                                                                            stub_llm, redis_client):
+    issue = issue_of(db, project)
+    judge_spec = envelope("judge", model="stub-model", prompt='Fail when the reply says "guaranteed".',
+                          max_output_tokens=50)
+    judge, _ = evaluator(db, project, issue, name="Judge", family="judge", spec=judge_spec)
+    rule, _ = evaluator(db, project, issue, name="Rule")
+    first = factory.traces(project, 5)
+    service.evaluate_traces(db, project.id, [t.id for t in first])
+    judged = db.scalar(select(func.count()).select_from(EvalResult).where(
+        EvalResult.evaluator_version_id == judge.active_version_id))
+    assert judged == 3 and stub_llm.judge_calls() == 3  # the cap, not one call more
+    assert db.scalar(select(func.count()).select_from(EvalResult).where(
+        EvalResult.evaluator_version_id == rule.active_version_id)) == 5  # rules cost nothing: never capped
+    service.evaluate_traces(db, project.id, [t.id for t in factory.traces(project, 2)])
+    assert stub_llm.judge_calls() == 3
+
+    page = text_of(admin.get(f"/projects/{project.id}/evaluators/{judge.id}").text)
+    assert "3 of 3 traces" in page and "4 of this evaluator's left unjudged" in page
+    assert "LLM judging today" not in text_of(admin.get(f"/projects/{project.id}/evaluators/{rule.id}").text)
 
 
 # ---------------------------------------------------------------------------
