@@ -10,7 +10,9 @@ project in SQL (INSERT … SELECT over generate_series, not through the API):
 - varied names, models, tags, sessions (~4 traces each), users, releases and
   environments, over the last 30 days; about 3% of traces hold a failed span;
 - input and output texts of a few hundred characters, drawn from a pool of
-  support-chat prose; a few contain a rare word, for selective searches.
+  support-chat prose; a few contain a rare word, for selective searches;
+- annotations on every 50th trace (a third of them fails), for the
+  has-annotation filters.
 Then it runs the real search indexing task until the backlog is empty, and
 ANALYZEs. Each case is measured `--runs` times after warm-up, twice: the list
 query as the explorer runs it (`views.trace_page`), and the whole HTML page
@@ -185,6 +187,17 @@ WHERE t.id = a.trace_id
 """
 
 
+# Every 50th trace is annotated (2%, as a reviewed sample would be); a third of those fail.
+INSERT_ANNOTATIONS = """
+INSERT INTO annotation (project_id, trace_id, annotator, verdict, feedback, updated_at)
+SELECT t.project_id, t.id, 'import:bench',
+       CASE WHEN t.id %% 150 = 0 THEN 'fail' ELSE 'pass' END,
+       CASE WHEN t.id %% 150 = 0 THEN 'quoted a policy that does not exist' ELSE '' END,
+       t.start_time + interval '1 hour'
+FROM trace t WHERE t.project_id = %(project)s AND t.id %% 50 = 0
+"""
+
+
 def seed_spans(url: str, project_id: int, spans: int) -> tuple[int, int]:
     traces = -(-spans // int(SPANS_PER_TRACE * 16)) * 16  # whole cycles of 5..20 spans: at least `spans`
     params = {"project": project_id, "traces": traces, "names": NAMES, "tags": TAGS, "models": MODELS,
@@ -195,7 +208,8 @@ def seed_spans(url: str, project_id: int, spans: int) -> tuple[int, int]:
         with conn.cursor().copy("COPY bench_text (i, body) FROM STDIN") as copy:
             for i, body in enumerate(text_pool()):
                 copy.write_row((i, body))
-        for label, statement in (("traces", INSERT_TRACES), ("spans", INSERT_SPANS), ("roll-up", ROLL_UP)):
+        for label, statement in (("traces", INSERT_TRACES), ("spans", INSERT_SPANS), ("roll-up", ROLL_UP),
+                                 ("annotations", INSERT_ANNOTATIONS)):
             started = time.perf_counter()
             conn.execute(statement, params)
             print(f"  {label}: {time.perf_counter() - started:.1f} s", flush=True)
@@ -218,6 +232,7 @@ def analyze(url: str) -> None:
     with psycopg.connect(conninfo(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE trace")
         conn.execute("VACUUM ANALYZE span")
+        conn.execute("VACUUM ANALYZE annotation")
 
 
 # ---------------------------------------------------------------------------
@@ -252,6 +267,10 @@ CASES = [
     ("model + 7 days + search", "model=gpt-4o-mini&range=7d&q=refund"),
     ("tag + errors", "tag=beta&status=error"),
     ("user, most expensive", "user_id=user-42&sort=cost"),
+    ("annotated (2%)", "annotated=yes"),
+    ("failed annotations (0.7%)", "annotated=fail"),
+    ("not annotated, deep page", "annotated=no&@deep"),
+    ("annotated, slowest first", "annotated=yes&sort=latency"),
     ("environment, most tokens, deep", "environment=production&sort=tokens&@deep"),
 ]
 
