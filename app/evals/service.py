@@ -184,7 +184,8 @@ def create_manual(session: Session, project_id: int, issue_id: int, name: str, s
     return _scored_manual_version(session, evaluator, spec, actor_id)
 
 
-def add_manual_version(session: Session, evaluator: Evaluator, spec: dict, *, actor_id: int | None) -> EvaluatorVersion:
+def add_manual_version(session: Session, evaluator: Evaluator, spec: dict, *,
+                       actor_id: int | None) -> EvaluatorVersion:
     """An edited hand-written evaluator: a new version, scored now; the active one runs until this is activated."""
     check_hand_written(evaluator)
     _check_runnable(spec)
@@ -204,7 +205,8 @@ def _check_runnable(spec: dict) -> None:
         raise Unprocessable(f"That evaluator cannot run: {error}", details={"field": "spec"}) from None
 
 
-def _scored_manual_version(session: Session, evaluator: Evaluator, spec: dict, actor_id: int | None) -> EvaluatorVersion:
+def _scored_manual_version(session: Session, evaluator: Evaluator, spec: dict,
+                           actor_id: int | None) -> EvaluatorVersion:
     """Scored now, or, when scoring calls an LLM once per label (a judge), left pending for the worker:
     flows enqueue it, so no web request waits on hundreds of LLM calls."""
     version = _new_version(session, evaluator, actor_id=actor_id, spec=spec, family=spec.get("family"))
@@ -426,8 +428,8 @@ def cancel_backfill(session: Session, project_id: int, run_id: int):
     the verdicts already stored stay, no further batch starts."""
     run = get_run(session, project_id, run_id, for_update=True)
     if run.kind != "backfill" or run.status not in RUN_IN_PROGRESS:
-        raise Conflict(f"Run #{run.id} is {run.kind}, {run.status}: only a queued or running backfill can be cancelled.",
-                       details={"status": run.status})
+        raise Conflict(f"Run #{run.id} is {run.kind}, {run.status}: "
+                       "only a queued or running backfill can be cancelled.", details={"status": run.status})
     run.status, run.finished_at = "cancelled", utcnow()
     return run
 

@@ -264,7 +264,8 @@ def add_manual_version(project_id: int, evaluator_id: int, request: Request, ses
                        mode: FormStr = "contains", pattern: FormStr = "", case_sensitive: FormStr = "",
                        prompt: FormStr = "") -> Response:
     evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
-    form = ManualForm(evaluator.issue_id, evaluator.name, kind, field, match, mode, pattern, bool(case_sensitive), prompt)
+    form = ManualForm(evaluator.issue_id, evaluator.name, kind, field, match, mode, pattern, bool(case_sensitive),
+                      prompt)
     return _save_manual(request, session, ctx, form, lambda: flows.add_manual_version(
         session, evaluator, form.spec(), actor_id=_user_id(ctx)), evaluator)
 

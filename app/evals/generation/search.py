@@ -298,7 +298,8 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
 PLAIN_CLASSIFIER = {"C": 1.0, "with_structure": False, "threshold": "balanced"}
 
 
-def plain_classifier_instead(best: Candidate, candidates: list[Candidate], selection_mcc: float | None) -> Candidate | None:
+def plain_classifier_instead(best: Candidate, candidates: list[Candidate],
+                             selection_mcc: float | None) -> Candidate | None:
     """The best classifier with default settings (one per view, fixed before the search), when the
     search as a whole does no better than it.
 
