@@ -8,6 +8,8 @@ out is counted per evaluator, for its page to say so.
 
 from datetime import datetime, timezone
 
+from redis import RedisError
+
 from app.core.redis import get_redis
 from app.core.settings import eval_settings
 
@@ -44,8 +46,11 @@ def grant(project_id: int, evaluator_id: int, wanted: int) -> int:
     return granted
 
 
-def today(project_id: int, evaluator_id: int) -> dict:
-    """{"used", "limit", "skipped"} for the current UTC day (limit 0: no cap)."""
-    redis, day = get_redis(), _day()
-    used, skipped = redis.mget(_used_key(project_id, day), _skipped_key(evaluator_id, day))
+def today(project_id: int, evaluator_id: int) -> dict | None:
+    """{"used", "limit", "skipped"} for the current UTC day (limit 0: no cap); None if Redis cannot tell."""
+    day = _day()
+    try:
+        used, skipped = get_redis().mget(_used_key(project_id, day), _skipped_key(evaluator_id, day))
+    except RedisError:
+        return None
     return {"used": int(used or 0), "limit": eval_settings().llm_daily_traces, "skipped": int(skipped or 0)}
