@@ -192,10 +192,15 @@ def check_login_allowed(redis_client, email: str, client_ip: str, *, max_failure
 
 
 def record_login_failure(redis_client, email: str, client_ip: str, *, window_seconds: int) -> None:
+    """Count a failure in a window that starts at the first one.
+
+    `SET … NX EX` then `INCR` (which keeps the time-to-live) in one MULTI: the
+    embedded Redis is 6.2, which has no `EXPIRE … NX` (Redis 7).
+    """
     with redis_client.pipeline() as pipe:
         for key in _throttle_keys(email, client_ip):
+            pipe.set(key, 0, ex=window_seconds, nx=True)
             pipe.incr(key)
-            pipe.expire(key, window_seconds, nx=True)
         pipe.execute()
 
 
