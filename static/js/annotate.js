@@ -52,7 +52,11 @@
 
   function submit() {
     const form = document.getElementById("judgement");
-    if (form) form.requestSubmit();
+    if (!form) return;
+    // A form swapped in a moment ago may not be bound by htmx yet; unbound, it would
+    // submit natively (a GET that loses the judgement). process() binds it now.
+    if (window.htmx) window.htmx.process(form);
+    form.requestSubmit();
   }
 
   // Keys that work anywhere on the workbench, as long as no text field has the focus.
