@@ -1,39 +1,12 @@
 """The `sextant` command."""
 
-import os
 import sys
 from contextlib import contextmanager
 
 import click
 
-from app.core.settings import clear_caches, core_settings
-
-
-@contextmanager
-def services(*, need_redis: bool):
-    """Point this process at Postgres (and Redis): the configured ones, else the
-    embedded ones under the data dir, started here unless already running."""
-    from app.core.embedded import EmbeddedPostgres, EmbeddedRedis
-
-    settings = core_settings()
-    started = []
-    try:
-        if not settings.database_url:
-            postgres = EmbeddedPostgres(settings.data_dir)
-            os.environ["SEXTANT_DATABASE_URL"] = url = postgres.start()
-            started.append(postgres)
-            from app.core import migrate
-
-            migrate.upgrade(url)  # the embedded database is ours to keep current
-        if need_redis and not settings.redis_url:
-            redis_server = EmbeddedRedis(settings.data_dir)
-            os.environ["SEXTANT_REDIS_URL"] = redis_server.start()
-            started.append(redis_server)
-        clear_caches()
-        yield
-    finally:
-        for service in reversed(started):
-            service.stop()
+from app.core.embedded import services
+from app.core.settings import core_settings
 
 
 def fail(message: str) -> None:

@@ -223,7 +223,7 @@ def index_search() -> None:
     from app.traces import tasks
 
     started = time.perf_counter()
-    while tasks.index_search():
+    while tasks.index_search.run():
         pass
     print(f"  search indexing: {time.perf_counter() - started:.1f} s", flush=True)
 

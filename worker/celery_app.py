@@ -1,7 +1,7 @@
-"""The Celery application: broker, reliability settings, beat schedule.
+"""The Celery worker: the application from `app.core.jobs`, its beat schedule, process hooks.
 
 Tasks acknowledge late and are re-delivered if a worker dies mid-task; every
-task body is idempotent (upserts on natural keys), so a re-run does no harm.
+job body is idempotent (upserts on natural keys), so a re-run does no harm.
 """
 
 import os
@@ -10,26 +10,12 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from celery import Celery  # noqa: E402
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready  # noqa: E402
 
-from app.core.redis import celery_broker_url, redis_url  # noqa: E402
+from app.core import jobs  # noqa: E402
 
-celery_app = Celery("sextant")
+celery_app = jobs.celery_app()
 celery_app.conf.update(
-    broker_url=celery_broker_url(redis_url()),
-    result_backend=celery_broker_url(redis_url()),
-    result_expires=3600,
-    task_serializer="json",
-    accept_content=["json"],
-    result_serializer="json",
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    # A task not acknowledged within this time goes back to the queue.
-    broker_transport_options={"visibility_timeout": 3600},
-    timezone="UTC",
     imports=("worker.tasks",),
     beat_schedule={
         # A safety net: ingestion asks for indexing after each commit already.

@@ -1,10 +1,11 @@
-"""Task bodies of the annotations domain (registered in worker/tasks.py)."""
+"""Jobs of the annotations domain (declared here, registered by `worker/`)."""
 
 from app.annotations import service
-from app.core.db import unit_of_work
+from app.core.jobs import Sessions, job
 
 
-def sample_live(project_id: int, trace_ids: list[int]) -> int:
+@job("annotations.sample_live")
+def sample_live(sessions: Sessions, project_id: int, trace_ids: list[int]) -> int:
     """Offer these traces to the project's live queues; idempotent (sampling is deterministic)."""
-    with unit_of_work() as session:
+    with sessions() as session:
         return service.sample_live(session, project_id, trace_ids)

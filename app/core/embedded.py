@@ -9,13 +9,17 @@ to the running servers, or starts them for its own lifetime.
 
 import hashlib
 import logging
+import os
 import subprocess
 import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import redis
+
+from app.core.settings import clear_caches, core_settings
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +132,28 @@ def _socket_path(redis_dir: Path) -> Path:
         return path
     digest = hashlib.sha256(str(redis_dir).encode()).hexdigest()[:12]
     return Path("/tmp") / f"sextant-{digest}" / "redis.sock"
+
+
+@contextmanager
+def services(*, need_redis: bool):
+    """Point this process at Postgres (and Redis): the configured ones, else the
+    embedded ones under the data dir, started here unless already running."""
+    settings = core_settings()
+    started = []
+    try:
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(settings.data_dir)
+            os.environ["SEXTANT_DATABASE_URL"] = url = postgres.start()
+            started.append(postgres)
+            from app.core import migrate
+
+            migrate.upgrade(url)  # the embedded database is ours to keep current
+        if need_redis and not settings.redis_url:
+            redis_server = EmbeddedRedis(settings.data_dir)
+            os.environ["SEXTANT_REDIS_URL"] = redis_server.start()
+            started.append(redis_server)
+        clear_caches()
+        yield
+    finally:
+        for service in reversed(started):
+            service.stop()

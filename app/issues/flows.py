@@ -1,6 +1,6 @@
 """Orchestration around issues: people's moves, the system's own moves, suggestions, alerts.
 
-The only module of the domain that enqueues jobs (sent after commit by `core.jobs`).
+The only module of the domain that enqueues jobs (declared in `tasks.py`, sent after commit by `core.jobs`).
 
 Alerts follow the events, wherever they come from. A state change can start in the
 board, the API, the annotation flow (a human occurrence regressing a resolved issue,
@@ -35,9 +35,8 @@ from app.annotations import flows as annotations_flows
 from app.annotations import service as annotations
 from app.core.db import utcnow
 from app.core.errors import NotFound
-from app.core.jobs import enqueue
 from app.core.settings import core_settings, issue_settings
-from app.issues import lifecycle, repository, service, stats, webhooks
+from app.issues import lifecycle, repository, service, stats, tasks, webhooks
 from app.issues.lifecycle import Actor, State
 from app.issues.models import Issue, IssueEvent, IssueSuggestion, Webhook, WebhookDelivery
 
@@ -68,10 +67,10 @@ def _announce_issue_changes(session: Session, _flush_context) -> None:
         if isinstance(obj, IssueEvent):
             values = inspect(obj).dict
             if service.alert_kind(values.get("kind") or "transition", values.get("to_state")):
-                enqueue(session, "issues.notify", obj.id)
+                tasks.notify.enqueue(session, obj.id)
     for obj in itertools.chain(session.new, session.dirty):
         if isinstance(obj, Issue) and inspect(obj).attrs.last_seen.history.added:
-            enqueue(session, "issues.check_states", obj.project_id, coalesce_seconds=CHECK_COALESCE_S)
+            tasks.check_states.enqueue(session, obj.project_id, coalesce_seconds=CHECK_COALESCE_S)
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +187,7 @@ def _follow_rate(session: Session, issue: Issue, hourly: dict[datetime, int], no
 
 
 def request_suggestions(session: Session, project_id: int, *, force: bool = False) -> None:
-    enqueue(session, "issues.refresh_suggestions", project_id, force, coalesce_seconds=SUGGEST_COALESCE_S)
+    tasks.refresh_suggestions.enqueue(session, project_id, force, coalesce_seconds=SUGGEST_COALESCE_S)
 
 
 def refresh_suggestions(session: Session, project_id: int, *, force: bool = False) -> int | None:
@@ -341,7 +340,7 @@ def notify(session: Session, event_id: int) -> int:
     for webhook in repository.subscribed_webhooks(session, project.id, kind):
         delivery_id = repository.add_delivery(session, webhook.id, event_.id, kind, payload)
         if delivery_id is not None:
-            enqueue(session, "issues.deliver_webhook", delivery_id)
+            tasks.deliver_webhook.enqueue(session, delivery_id)
             sent += 1
     return sent
 
@@ -352,7 +351,7 @@ def send_test(session: Session, webhook: Webhook) -> int:
                "message": "A test delivery from Sextant.",
                "url": f"{core_settings().public_url()}/projects/{project.id}/issues"}
     delivery_id = repository.add_delivery(session, webhook.id, None, "test", payload)
-    enqueue(session, "issues.deliver_webhook", delivery_id)
+    tasks.deliver_webhook.enqueue(session, delivery_id)
     return delivery_id
 
 
@@ -399,7 +398,7 @@ def sweep_alerts(session: Session, now: datetime | None = None) -> int:
         notify(session, event_id)
         done += 1
     for delivery_id in repository.claim_overdue_deliveries(session, now - OVERDUE_AFTER, now):
-        enqueue(session, "issues.deliver_webhook", delivery_id)
+        tasks.deliver_webhook.enqueue(session, delivery_id)
         done += 1
     return done
 

@@ -1,49 +1,58 @@
-"""Task bodies of the issues domain (registered in worker/tasks.py).
+"""Jobs of the issues domain (declared here, registered by `worker/`).
 
 Each opens its own unit of work and is idempotent: a retried or duplicated job finds
 the work done (unique rows, state rules that do not move an issue twice) and does nothing.
 """
 
-from app.core.db import unit_of_work
+from app.core.jobs import Sessions, job
 from app.issues import flows, repository
 
 
-def _project_ids(project_id: int | None, all_ids) -> list[int]:
+def _project_ids(sessions: Sessions, project_id: int | None, all_ids) -> list[int]:
     if project_id is not None:
         return [project_id]
-    with unit_of_work() as session:
+    with sessions() as session:
         return all_ids(session)
 
 
-def check_states(project_id: int | None = None) -> int:
+@job("issues.check_states")
+def check_states(sessions: Sessions, project_id: int | None = None) -> int:
     """System transitions (age, escalation) for one project, or for every project with live issues."""
     moved = 0
-    for pid in _project_ids(project_id, repository.project_ids_with_live_issues):
+    for pid in _project_ids(sessions, project_id, repository.project_ids_with_live_issues):
         # One transaction per project: a failure in one does not hold back the others.
-        with unit_of_work() as session:
+        with sessions() as session:
             moved += len(flows.apply_system_rules(session, pid))
     return moved
 
 
-def refresh_suggestions(project_id: int | None = None, force: bool = False) -> int:
+@job("issues.refresh_suggestions")
+def refresh_suggestions(sessions: Sessions, project_id: int | None = None, force: bool = False) -> int:
     stored = 0
-    for pid in _project_ids(project_id, repository.project_ids_with_annotations):
-        with unit_of_work() as session:
+    for pid in _project_ids(sessions, project_id, repository.project_ids_with_annotations):
+        with sessions() as session:
             stored += flows.refresh_suggestions(session, pid, force=force) or 0
     return stored
 
 
-def notify(event_id: int) -> int:
-    with unit_of_work() as session:
+@job("issues.notify")
+def notify(sessions: Sessions, event_id: int) -> int:
+    with sessions() as session:
         return flows.notify(session, event_id)
 
 
-def deliver_webhook(delivery_id: int) -> float | None:
-    """One attempt; the seconds until the next one when it failed and may be retried."""
-    with unit_of_work() as session:
-        return flows.deliver(session, delivery_id)
+@job("issues.deliver_webhook")
+def deliver_webhook(sessions: Sessions, delivery_id: int) -> float | None:
+    """One attempt; when it failed and may be retried, the next attempt is asked for in the
+    same transaction that records this one (the attempt count and back-off live on the row)."""
+    with sessions() as session:
+        retry_in = flows.deliver(session, delivery_id)
+        if retry_in is not None:
+            deliver_webhook.enqueue(session, delivery_id, delay=retry_in)
+        return retry_in
 
 
-def sweep_alerts() -> int:
-    with unit_of_work() as session:
+@job("issues.sweep_alerts")
+def sweep_alerts(sessions: Sessions) -> int:
+    with sessions() as session:
         return flows.sweep_alerts(session)
