@@ -218,5 +218,56 @@ def evals_apply(evaluator_path: str, input_path: str, output_path: str) -> None:
     click.echo(f"wrote {written} verdicts to {output_path}")
 
 
+@main.command()
+@click.option("--url", required=True, envvar="SEXTANT_URL", help="The Sextant server (or SEXTANT_URL).")
+@click.option("--api-key", required=True, envvar="SEXTANT_API_KEY", help="A project API key (or SEXTANT_API_KEY).")
+@click.option("--release", required=True, help="The candidate release.")
+@click.option("--file", "file_path", type=click.Path(dir_okay=False),
+              help="JSONL of candidate outputs: {id, input, output, messages?, metadata?} per line.")
+@click.option("--traces-filter", default=None,
+              help="Gate the traces already ingested with the release, filtered like the explorer's URL: "
+                   "'environment=staging&name=chat' ('' for all of them).")
+@click.option("--baseline", default="production", show_default=True,
+              help="production, production:DAYS (default 7) or release:NAME.")
+@click.option("--commit", default=None, envvar="SEXTANT_COMMIT", help="The commit being gated (shown in the report).")
+@click.option("--trigger", default="", help="Who or what ran this (a CI job URL, say).")
+@click.option("--wait/--no-wait", default=False, help="Wait for the verdict (exit 0 pass, 1 regression, 2 error).")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the verdict.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json", "junit"]), default="table",
+              show_default=True)
+def gate(url: str, api_key: str, release: str, file_path: str | None, traces_filter: str | None, baseline: str,
+         commit: str | None, trigger: str, wait: bool, timeout: float, output_format: str) -> None:
+    """Ask the server whether RELEASE regresses against the baseline, issue by issue.
+
+    Exits 0 when it passes, 1 on a regression, 2 on an error (server unreachable,
+    bad input, nothing fit to gate)."""
+    import json
+
+    from app.gate import client
+
+    try:
+        if (file_path is None) == (traces_filter is None):
+            raise client.GateError("give exactly one of --file and --traces-filter")
+        if file_path is not None and not os.path.isfile(file_path):
+            raise client.GateError(f"no such file: {file_path}")
+        gate_client = client.GateClient(url, api_key)
+        run = gate_client.run(release=release, file=file_path, baseline=client.parse_baseline(baseline),
+                              traces_filter=None if traces_filter is None else client.parse_traces_filter(traces_filter),
+                              commit=commit, trigger=trigger)
+        if wait:
+            run = gate_client.wait(run["id"], timeout)
+    except (client.GateError, ValueError) as error:
+        click.echo(f"sextant gate: {error}", err=True)
+        sys.exit(client.ERROR)
+    if output_format == "json":
+        click.echo(json.dumps(run, indent=1, ensure_ascii=False))
+    elif output_format == "junit":
+        click.echo(client.format_junit(run))
+    else:
+        click.echo(client.format_table(run, url) if wait else
+                   f"gate run #{run['id']} {run['status']}: {url.rstrip('/')}/projects/{run['project_id']}/gate-runs/{run['id']}")
+    sys.exit(client.exit_code(run) if wait else client.PASS)
+
+
 if __name__ == "__main__":
     main()

@@ -22,15 +22,17 @@ from app.annotations import views as annotations_views
 from app.dashboard import views as dashboard_views
 from app.evals import api as evals_api
 from app.evals import views as evals_views
+from app.gate import api as gate_api
+from app.gate import views as gate_views
 from app.issues import api as issues_api
 from app.issues import views as issues_views
 from app.traces import api as traces_api
 from app.traces import views as traces_views
 
 API_ROUTERS = [accounts_api.router, traces_api.router, annotations_api.router, evals_api.router,
-               issues_api.router]
+               issues_api.router, gate_api.router]
 VIEW_ROUTERS = [accounts_views.router, traces_views.router, annotations_views.router,
-                issues_views.router, evals_views.router, dashboard_views.router]
+                issues_views.router, evals_views.router, gate_views.router, dashboard_views.router]
 
 
 def create_app() -> FastAPI:

@@ -96,6 +96,18 @@ class EvalSettings(BaseSettings):
         return bool(self.llm_base_url and self.llm_api_key and self.llm_model)
 
 
+class GateSettings(BaseSettings):
+    model_config = _config()
+
+    # Defaults of a project's gate thresholds (each project can set its own):
+    # the largest allowed rise of an issue's corrected failure rate (absolute: 0.02 = 2 points),
+    gate_max_increase: float = Field(default=0.02, ge=0, le=1)
+    # and the fewest evaluated outputs on each side for an issue to decide.
+    gate_min_sample: int = Field(default=100, ge=1)
+    # File runs: outputs evaluated per committed batch (progress moves by this much).
+    gate_batch: int = Field(default=500, ge=1)
+
+
 class IssueSettings(BaseSettings):
     model_config = _config()
 
@@ -164,8 +176,13 @@ def issue_settings() -> IssueSettings:
     return IssueSettings()
 
 
+@lru_cache
+def gate_settings() -> GateSettings:
+    return GateSettings()
+
+
 def clear_caches() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
     for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings,
-                   eval_settings, issue_settings):
+                   eval_settings, issue_settings, gate_settings):
         cached.cache_clear()

@@ -312,7 +312,7 @@ def evaluate_traces(session: Session, project_id: int, trace_ids: Sequence[int],
         chosen = [t for t in trace_ids if t in views and (not sample or sampled(evaluator, t))]
         if generation.calls_llm(version.spec or {}):
             chosen = chosen[:llm_budget.grant(project_id, evaluator.id, len(chosen))]
-        for trace_id, verdict in zip(chosen, _verdicts(version, [views[t] for t in chosen])):
+        for trace_id, verdict in zip(chosen, verdicts(version, [views[t] for t in chosen])):
             rows.append((version.id, trace_id, run_id, verdict.verdict, verdict.score, verdict.explanation))
             if verdict.verdict == "fail" and evaluator.issue_id:
                 found.append(Occurrence(evaluator.issue_id, trace_id, views[trace_id]["start_time"]))
@@ -320,7 +320,7 @@ def evaluate_traces(session: Session, project_id: int, trace_ids: Sequence[int],
     return found
 
 
-def _verdicts(version: EvaluatorVersion, views: list[dict]) -> list[generation.Verdict]:
+def verdicts(version: EvaluatorVersion, views: list[dict]) -> list[generation.Verdict]:
     if not views:
         return []
     examples = [generation.Example.from_dict(v) for v in views]
@@ -349,12 +349,16 @@ def _corrected_rate(version: EvaluatorVersion, fails: int, total: int) -> dict:
     if observed is None or version.tpr is None or version.tnr is None:
         return {"observed": observed, "n": total, "estimate": None, "ci": None,
                 "reason": "no results yet" if not total else "the version has no TPR/TNR"}
-    confusion = (version.metrics or {}).get("confusion") or {}
-    corrected = generation.rogan_gladen(
-        observed, total, version.tpr, version.tnr,
-        labelled_fail=confusion.get("tp", 0) + confusion.get("fn", 0),
-        labelled_pass=confusion.get("tn", 0) + confusion.get("fp", 0))
+    labelled_fail, labelled_pass = label_counts(version)
+    corrected = generation.rogan_gladen(observed, total, version.tpr, version.tnr,
+                                        labelled_fail=labelled_fail, labelled_pass=labelled_pass)
     return {"observed": observed, "n": total, **corrected}
+
+
+def label_counts(version: EvaluatorVersion) -> tuple[int, int]:
+    """(labelled failures, labelled passes) that the version's TPR and TNR were measured on."""
+    confusion = (version.metrics or {}).get("confusion") or {}
+    return confusion.get("tp", 0) + confusion.get("fn", 0), confusion.get("tn", 0) + confusion.get("fp", 0)
 
 
 # ---------------------------------------------------------------------------
