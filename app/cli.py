@@ -243,12 +243,14 @@ def gate(url: str, api_key: str, release: str, file_path: str | None, traces_fil
     bad input, nothing fit to gate)."""
     import json
 
+    from pathlib import Path
+
     from app.gate import client
 
     try:
         if (file_path is None) == (traces_filter is None):
             raise client.GateError("give exactly one of --file and --traces-filter")
-        if file_path is not None and not os.path.isfile(file_path):
+        if file_path is not None and not Path(file_path).is_file():
             raise client.GateError(f"no such file: {file_path}")
         gate_client = client.GateClient(url, api_key)
         run = gate_client.run(release=release, file=file_path, baseline=client.parse_baseline(baseline),

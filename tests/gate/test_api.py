@@ -6,7 +6,9 @@ import json
 import pytest
 from sqlalchemy import text
 
-from app.gate import service
+from app.core import jobs
+from app.core.settings import clear_caches
+from app.gate import service, tasks
 from app.gate.models import GateRun
 from tests.factories import PASSWORD
 from tests.gate.seed import add_evaluator, add_gating_pair, outputs
@@ -74,7 +76,7 @@ def test_admins_set_thresholds_and_new_runs_carry_them(client, factory, project,
     assert page.status_code == 200 and "v9" in page.text and 'value="5.0"' in page.text
 
 
-def test_the_worker_body_counts_verdicts_and_leaves_out_each_kind_of_unfit_evaluator(db, project):
+def test_the_worker_body_counts_verdicts_and_leaves_out_each_kind_of_unfit_evaluator(db, project, monkeypatch):
     ids = add_gating_pair(db, project.id)
     add_evaluator(db, project.id, "Chance", "x", mcc=0.6, ci=(0.5, 0.7), tpr=0.5, tnr=0.4,
                   confusion={"tp": 50, "fn": 50, "tn": 40, "fp": 60})
@@ -89,8 +91,11 @@ def test_the_worker_body_counts_verdicts_and_leaves_out_each_kind_of_unfit_evalu
     db.flush()
     service.add_outputs(db, run, outputs("c", 7, 3 / 7, 0))
     service.start(db, run)
-    while service.run_batch(db, run.id, batch_size=3):
-        pass
+    db.commit()
+    monkeypatch.setenv("SEXTANT_GATE_BATCH", "3")
+    clear_caches()
+    assert tasks.run(jobs.joined(db), run.id) is False
+    db.refresh(run)
     assert run.status == "done" and run.done == 7
     assert run.report["counts"] == {str(run.report["evaluators"][0]["version_id"]): [3, 7, 0]}
     reasons = {e["issue"]: e["reason"] for e in run.report["excluded"]}
