@@ -102,6 +102,9 @@ class Annotation(IdMixin, CreatedMixin, Base):
     feedback: Mapped[str] = mapped_column(Text, server_default="")
     corrected_output: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Time the annotator spent on the item in the workbench, summed over edits (null when
+    # not measured: imports, API clients). Feeds the pace figure and annotation hours.
+    seconds_spent: Mapped[int | None] = mapped_column(Integer)
 
 
 class AnnotationIssue(Base):

@@ -169,6 +169,31 @@ def skip_item(session: Session, item_id: int, user_id: int) -> None:
     session.execute(insert(QueueSkip).values(item_id=item_id, user_id=user_id).on_conflict_do_nothing())
 
 
+def unskip_item(session: Session, item_id: int, user_id: int) -> None:
+    session.execute(delete(QueueSkip).where(QueueSkip.item_id == item_id, QueueSkip.user_id == user_id))
+
+
+def skipped_items(session: Session, queue_id: int, user_id: int) -> list:
+    """(item id, trace id, trace name, skipped at) of the open items this person skipped, oldest first."""
+    return list(session.execute(
+        select(QueueItem.id, QueueItem.trace_id, Trace.name, QueueSkip.at)
+        .join(QueueSkip, QueueSkip.item_id == QueueItem.id)
+        .join(Trace, Trace.id == QueueItem.trace_id)
+        .where(QueueItem.queue_id == queue_id, QueueSkip.user_id == user_id, QueueItem.done.is_(False))
+        .order_by(QueueSkip.at, QueueItem.id)))
+
+
+def my_pace(session: Session, queue_id: int, user_id: int) -> tuple[int, float | None]:
+    """(open items I skipped, median seconds I spent per annotated item in this queue)."""
+    skipped = select(func.count()).select_from(QueueSkip).join(QueueItem, QueueItem.id == QueueSkip.item_id).where(
+        QueueItem.queue_id == queue_id, QueueSkip.user_id == user_id, QueueItem.done.is_(False)).scalar_subquery()
+    median = select(func.percentile_cont(0.5).within_group(Annotation.seconds_spent)).where(
+        Annotation.queue_id == queue_id, Annotation.author_id == user_id,
+        Annotation.seconds_spent.is_not(None)).scalar_subquery()
+    count, seconds = session.execute(select(skipped, median)).one()
+    return count or 0, seconds
+
+
 def annotation_of(session: Session, trace_id: int, annotator: str) -> Annotation | None:
     return session.scalar(select(Annotation).where(Annotation.trace_id == trace_id,
                                                    Annotation.annotator == annotator))

@@ -196,6 +196,19 @@ def skip(session: Session, queue: AnnotationQueue, item_id: int, user: User) -> 
     repository.release_lock(session, item.id, user.id)
 
 
+def skipped_items(session: Session, queue: AnnotationQueue, user: User) -> list:
+    """The items I skipped and nobody has finished yet: the way back to them."""
+    check_can_annotate(session, queue, user)
+    return repository.skipped_items(session, queue.id, user.id)
+
+
+def unskip(session: Session, queue: AnnotationQueue, item_id: int, user: User) -> QueueItem:
+    """Take a skipped item back: it is mine to judge now, and claims offer it to me again."""
+    item = open_item(session, queue, item_id, user)
+    repository.unskip_item(session, item.id, user.id)
+    return item
+
+
 def previous_item(session: Session, queue: AnnotationQueue, user: User, before_item_id: int | None) -> int | None:
     before = None
     if before_item_id is not None:
@@ -216,6 +229,7 @@ class Judgement:
     issue_ids: Sequence[int] = ()
     new_issue_titles: Sequence[str] = ()
     corrected_output: str | None = None
+    seconds_spent: int | None = None  # measured by the workbench; None when unknown
 
 
 def _check_judgement(judgement: Judgement) -> None:
@@ -248,6 +262,8 @@ def annotate(session: Session, project_id: int, trace_id: int, judgement: Judgem
     annotation.corrected_output = judgement.corrected_output or None
     annotation.queue_id = queue.id if queue else annotation.queue_id
     annotation.updated_at = utcnow()
+    if judgement.seconds_spent is not None:
+        annotation.seconds_spent = (annotation.seconds_spent or 0) + judgement.seconds_spent
     session.flush()
     repository.set_issue_ids(session, annotation.id, issue_ids if judgement.verdict == agreement.FAIL else [])
     repository.refresh_item_counts(session, trace_id)

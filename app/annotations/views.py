@@ -437,6 +437,7 @@ class JudgementForm(BaseModel):
     issue_ids: list[str] = []
     new_issue: str = ""
     corrected_output: str = ""
+    seconds: str = ""  # time on the item, measured by the workbench's script
 
     def draft(self) -> Draft:
         ids = {int(i) for i in self.issue_ids if i.strip().isdigit()}
@@ -452,7 +453,19 @@ def judgement_of(form: JudgementForm) -> Judgement:
                             details={"field": "issue_ids"})
     return Judgement(verdict=form.verdict, feedback=form.feedback, issue_ids=issue_ids,
                      new_issue_titles=[new_issue] if new_issue else [],
-                     corrected_output=form.corrected_output.strip() or None)
+                     corrected_output=form.corrected_output.strip() or None,
+                     seconds_spent=seconds_spent(form.seconds))
+
+
+MAX_SECONDS_PER_ITEM = 1800  # a tab left open over lunch is not half an hour of work
+
+
+def seconds_spent(value: str) -> int | None:
+    """The workbench's own measurement, capped; missing or malformed (no script) is unknown."""
+    try:
+        return max(0, min(MAX_SECONDS_PER_ITEM, round(float(value))))
+    except ValueError:
+        return None
 
 
 def draft_of(annotation, issue_ids: Sequence[int]) -> Draft:
@@ -471,11 +484,14 @@ class MyProgress:
     done: int
     total: int
     mine: int
+    skipped: int = 0
+    pace_seconds: float | None = None  # my median time per item here
 
 
 def my_progress(session: Session, queue: AnnotationQueue, user: User) -> MyProgress:
     done, total = repository.progress(session, queue.id)
-    return MyProgress(done, total, repository.annotations_in_queue(session, queue.id, user.id))
+    skipped, pace = repository.my_pace(session, queue.id, user.id)
+    return MyProgress(done, total, repository.annotations_in_queue(session, queue.id, user.id), skipped, pace)
 
 
 def workbench_context(session: Session, ctx: ProjectContext, queue: AnnotationQueue, item: QueueItem | None,
@@ -564,6 +580,24 @@ def skip_item(project_id: int, queue_id: int, item_id: int, request: Request, ct
     queue = service.get_queue(session, ctx.project.id, queue_id)
     service.skip(session, queue, item_id, user)
     return workbench(request, session, ctx, queue, service.next_item(session, queue, user), user, claimed=True)
+
+
+@router.get("/projects/{project_id}/queues/{queue_id}/skipped", response_class=HTMLResponse)
+def skipped_list(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+                 session: SessionDep) -> HTMLResponse:
+    """The items I skipped that are still open, each one a click away from the workbench."""
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    items = service.skipped_items(session, queue, signed_in(ctx))
+    return render(request, "annotations/skipped.html",
+                  {"nav": "queues", "project": ctx.project, "queue": queue, "items": items})
+
+
+@router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/unskip")
+def unskip_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+                session: SessionDep) -> Response:
+    queue = service.get_queue(session, ctx.project.id, queue_id)
+    item = service.unskip(session, queue, item_id, signed_in(ctx))
+    return redirect(item_url(queue, item), request)
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock")

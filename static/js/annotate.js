@@ -4,15 +4,13 @@
 (function () {
   "use strict";
 
-  const TEXT_INPUT_TYPES = new Set(["text", "search", "email", "url", "tel", "password", "number",
-    "date", "datetime-local", "month", "week", "time"]);
-
-  function isTyping(element) {
+  // Focus in any form control (a text field, but also a checkbox or a radio) means the
+  // person is working that control: letters must not act as commands there. An annotator
+  // who tabbed onto a failure-mode checkbox and typed a new mode's name once fired "s".
+  function inFormControl(element) {
     if (!element || element === document.body) return false;
     if (element.isContentEditable) return true;
-    const tag = element.tagName;
-    if (tag === "TEXTAREA" || tag === "SELECT") return true;
-    return tag === "INPUT" && TEXT_INPUT_TYPES.has((element.type || "text").toLowerCase());
+    return ["INPUT", "TEXTAREA", "SELECT"].includes(element.tagName);
   }
 
   function workbench() {
@@ -45,6 +43,11 @@
     box.dispatchEvent(new Event("change", { bubbles: true }));
   }
 
+  function focusField(selector) {
+    const field = workbench().querySelector(selector);
+    if (field) field.focus();
+  }
+
   function click(action) {
     const button = workbench().querySelector('[data-action="' + action + '"]');
     if (button && !button.disabled) button.click();
@@ -63,7 +66,8 @@
   const COMMANDS = {
     p: () => chooseVerdict("pass"),
     f: () => chooseVerdict("fail"),
-    i: () => { const field = document.getElementById("feedback"); if (field) field.focus(); },
+    i: () => focusField("#feedback"),
+    n: () => focusField('input[name="new_issue"]'),
     s: () => click("skip"),
     ArrowLeft: () => click("previous"),
     "?": () => toggleShortcuts(),
@@ -78,10 +82,10 @@
     }
     if (event.key === "Escape") {
       if (overlay() && !overlay().hidden) toggleShortcuts(false);
-      else if (isTyping(document.activeElement)) document.activeElement.blur();
+      else if (inFormControl(document.activeElement)) document.activeElement.blur();
       return;
     }
-    if (isTyping(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (inFormControl(event.target) || event.ctrlKey || event.metaKey || event.altKey) return;
     if (overlay() && !overlay().hidden && event.key !== "?") return;
     const command = /^[1-9]$/.test(event.key) ? () => toggleFailureMode(event.key) : COMMANDS[event.key];
     if (command) {
@@ -120,11 +124,52 @@
     if (instructions && instructionsOpen !== null) instructions.open = instructionsOpen;
     const wanted = workbench() && workbench().querySelector("[autofocus]");
     if (wanted) wanted.focus();
-    else if (isTyping(document.activeElement)) document.activeElement.blur();
+    else if (inFormControl(document.activeElement)) document.activeElement.blur();
     window.scrollTo({ top: 0 });
   }
 
+  // Time on the item, for the annotator's pace and the team's annotation hours: counted
+  // from when the item appeared, paused while the tab is hidden.
+  let visibleSince = Date.now();
+  let counted = 0;
+
+  function resetClock() {
+    counted = 0;
+    visibleSince = document.hidden ? null : Date.now();
+  }
+
+  function onVisibility() {
+    if (document.hidden && visibleSince !== null) {
+      counted += Date.now() - visibleSince;
+      visibleSince = null;
+    } else if (!document.hidden && visibleSince === null) {
+      visibleSince = Date.now();
+    }
+  }
+
+  function onSubmitJudgement(event) {
+    if (event.target.id !== "judgement") return;
+    const field = event.target.querySelector('input[name="seconds"]');
+    const running = visibleSince === null ? 0 : Date.now() - visibleSince;
+    if (field) field.value = String(Math.round((counted + running) / 1000));
+  }
+
+  // A refused submit keeps the item: only a new item restarts the clock.
+  let itemOnScreen = workbench() && workbench().getAttribute("data-item-id");
+  function onItemSwapped(event) {
+    if (!event.detail.target || event.detail.target.id !== "workbench") return;
+    const id = workbench() && workbench().getAttribute("data-item-id");
+    if (id !== itemOnScreen) {
+      itemOnScreen = id;
+      resetClock();
+    }
+  }
+
   document.addEventListener("keydown", onKeydown);
+  document.addEventListener("visibilitychange", onVisibility);
+  // Capture phase: the value must be in place before htmx reads the form on "submit".
+  document.addEventListener("submit", onSubmitJudgement, true);
+  document.addEventListener("htmx:afterSettle", onItemSwapped);
   document.addEventListener("change", onChange);
   document.addEventListener("click", onClick);
   document.addEventListener("toggle", onToggle, true); // "toggle" does not bubble

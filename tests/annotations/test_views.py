@@ -414,6 +414,67 @@ def test_skip_moves_on_and_the_end_of_the_queue_says_so_with_progress(db, client
     assert client.get(f"{base(queue)}/annotate").status_code == 200  # the full page says so too
 
 
+def test_skipped_items_are_listed_and_can_be_taken_back(db, client, project, admin, annotator):
+    queue = make_queue(db, project, admin, 3)
+    client.login(annotator.email, PASSWORD)
+    first = shown_item_id(client.get(f"{base(queue)}/annotate", follow_redirects=True))
+    second = shown_item_id(client.form(f"{base(queue)}/items/{first}/skip"))
+    third = shown_item_id(client.form(f"{base(queue)}/items/{second}/skip"))
+    assert third not in (first, second)
+    progress = client.get(f"{base(queue)}/progress", headers={"HX-Request": "true"}).text
+    assert re.search(r'data-testid="skipped-link">skipped \(2\)</a>', progress)
+
+    listed = client.get(f"{base(queue)}/skipped")
+    assert listed.status_code == 200
+    assert re.findall(r'<tr data-item-id="(\d+)">', listed.text) == [str(first), str(second)]
+    back = client.form(f"{base(queue)}/items/{second}/unskip")
+    assert back.headers["HX-Redirect"] == f"{base(queue)}/items/{second}"
+    assert re.findall(r'<tr data-item-id="(\d+)">', client.get(f"{base(queue)}/skipped").text) == [str(first)]
+    # Taken back, it is offered by claims again once the item I hold is done.
+    after_third = client.form(f"{base(queue)}/items/{third}", {"verdict": "pass"})
+    assert shown_item_id(after_third) == second
+
+
+def test_skipped_list_omits_items_others_finished_and_is_for_members_only(db, client, make_client, factory,
+                                                                          project, admin, annotator):
+    queue = make_queue(db, project, admin, 2)
+    client.login(annotator.email, PASSWORD)
+    first = shown_item_id(client.get(f"{base(queue)}/annotate", follow_redirects=True))
+    client.form(f"{base(queue)}/items/{first}/skip")
+    other = factory.user("annotator")
+    item = db.get(QueueItem, first)
+    judge(db, project, queue, other, item.trace_id)  # someone else finishes it
+    assert 'data-testid="no-skipped"' in client.get(f"{base(queue)}/skipped").text
+    viewer = make_client()
+    viewer.login(factory.user("viewer").email, PASSWORD)
+    assert viewer.get(f"{base(queue)}/skipped").status_code == 403
+
+
+@pytest.mark.parametrize("sent, stored", [("12", 12), ("3.6", 4), ("-4", 0), ("99999", 1800), ("", None),
+                                          ("soon", None)])
+def test_time_on_an_item_is_stored_capped_and_unknown_when_not_measured(db, client, project, admin, annotator,
+                                                                         sent, stored):
+    queue = make_queue(db, project, admin, 1)
+    client.login(annotator.email, PASSWORD)
+    item_id = shown_item_id(client.get(f"{base(queue)}/annotate", follow_redirects=True))
+    client.form(f"{base(queue)}/items/{item_id}", {"verdict": "pass", "seconds": sent})
+    assert db.query(Annotation).one().seconds_spent == stored
+
+
+def test_editing_adds_its_time_and_the_pace_is_my_median(db, client, project, admin, annotator):
+    queue = make_queue(db, project, admin, 3)
+    client.login(annotator.email, PASSWORD)
+    first = shown_item_id(client.get(f"{base(queue)}/annotate", follow_redirects=True))
+    second = shown_item_id(client.form(f"{base(queue)}/items/{first}", {"verdict": "pass", "seconds": "10"}))
+    third = shown_item_id(client.form(f"{base(queue)}/items/{second}", {"verdict": "pass", "seconds": "40"}))
+    client.form(f"{base(queue)}/items/{third}", {"verdict": "pass", "seconds": "25"})
+    client.form(f"{base(queue)}/items/{first}", {"verdict": "pass", "seconds": "5"})  # an edit: 10 + 5
+    spent = sorted(a.seconds_spent for a in db.query(Annotation))
+    assert spent == [15, 25, 40]
+    progress = client.get(f"{base(queue)}/progress", headers={"HX-Request": "true"}).text
+    assert re.search(r'data-testid="pace"[^>]*>~25 s per item<', progress)  # median of 15, 25, 40
+
+
 def test_previous_opens_my_earlier_annotation_prefilled_and_editing_keeps_history(db, client, project, admin,
                                                                                 annotator):
     queue = make_queue(db, project, admin, 3)

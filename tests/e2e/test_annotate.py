@@ -1,6 +1,7 @@
 """The annotation workbench in a real browser: keyboard only, parallel annotators, lapsed locks."""
 
 import re
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -208,3 +209,53 @@ def test_a_lapsed_lock_hands_the_abandoned_item_to_someone_else(browser, live, s
         expect_done(page, 1, 1)
     finally:
         context.close()
+
+
+def test_letters_in_a_form_control_never_act_as_shortcuts(page, live):
+    seeded = seed(live.database_url, items=3, issues=("Invents a refund policy",))
+    sign_in(page, seeded.annotators[0])
+    page.goto(f"{seeded.queue_path}/annotate")
+    page.wait_for_url(re.compile(rf"{seeded.queue_path}/items/\d+$"))
+    held = item_on_screen(page)
+
+    page.locator('input[data-shortcut="1"]').focus()  # tabbed onto a failure-mode checkbox
+    page.keyboard.type("sfp")  # "s" would skip, "f"/"p" would choose a verdict
+    page.wait_for_timeout(300)
+    assert item_on_screen(page) == held
+    expect(page.locator('input[name="verdict"]:checked')).to_have_count(0)
+
+    page.keyboard.press("Escape")  # leaves the checkbox: keys are commands again
+    page.keyboard.press("n")
+    expect(page.locator('input[name="new_issue"]')).to_be_focused()
+    page.keyboard.type("Skips the safety check")
+    expect(page.locator('input[name="new_issue"]')).to_have_value("Skips the safety check")
+    assert item_on_screen(page) == held
+    assert live.sql("SELECT count(*) FROM queue_skip")[0][0] == 0
+
+
+def test_skipped_items_come_back_from_their_list_and_time_is_measured(page, live):
+    seeded = seed(live.database_url, items=2)
+    sign_in(page, seeded.annotators[0])
+    page.goto(f"{seeded.queue_path}/annotate")
+    page.wait_for_url(re.compile(rf"{seeded.queue_path}/items/\d+$"))
+    skipped = item_on_screen(page)
+    page.keyboard.press("s")
+    expect(page.locator("#workbench")).not_to_have_attribute("data-item-id", str(skipped))
+    page.keyboard.press("p")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("queue-done")).to_be_visible()
+
+    page.get_by_test_id("skipped-link").first.click()
+    expect(page.get_by_test_id("skipped").locator("tbody tr")).to_have_count(1)
+    page.get_by_role("button", name="Judge it now").click()
+    page.wait_for_url(re.compile(rf"/items/{skipped}$"))
+    started = time.monotonic()
+    page.wait_for_timeout(2_500)  # the annotator reads the trace
+    page.keyboard.press("p")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_test_id("queue-done")).to_be_visible()
+    elapsed = time.monotonic() - started
+    [(spent,)] = live.sql("SELECT seconds_spent FROM annotation a JOIN queue_item qi ON qi.trace_id = a.trace_id "
+                          "WHERE qi.id = %s", (skipped,))
+    # Counted from when the item appeared (a moment before `started`) to the submit.
+    assert 2 <= spent <= elapsed + 2
