@@ -1,7 +1,7 @@
 """Time spent on an annotation in the workbench (pace, annotation hours).
 
 Revision ID: 8c1f2e7a9b10
-Revises: 5e026476599f
+Revises: 7a3c9e1f2b40
 Create Date: 2026-12-05 18:20:00+00:00
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = '8c1f2e7a9b10'
-down_revision = '5e026476599f'
+down_revision = '7a3c9e1f2b40'
 branch_labels = None
 depends_on = None
 
