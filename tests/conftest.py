@@ -86,7 +86,7 @@ def db(database_url, redis_url):
 @pytest.fixture
 def app(db, redis_client):
     """The real application, its request sessions joined to the test's transaction."""
-    from app.accounts.access import get_session
+    from app.core.deps import get_session
     from app.main import create_app
 
     application = create_app()

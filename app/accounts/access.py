@@ -5,7 +5,6 @@ A request is made either by a signed-in user (session cookie) or by an API key
 the annotator role (read, ingest, annotate; never administer).
 """
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -15,19 +14,11 @@ from sqlalchemy.orm import Session
 
 from app.accounts import repository, service
 from app.accounts.models import ApiKey, Project, Role, User
-from app.core.db import get_engine, unit_of_work, utcnow
+from app.core.db import get_engine, utcnow
+from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
 
 API_KEY_ROLE = Role.annotator
-
-
-def get_session() -> Iterator[Session]:
-    """One session per request, committed before the response is sent."""
-    with unit_of_work() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 @dataclass
@@ -111,26 +102,34 @@ def _project_role(session: Session, principal: Principal, project: Project) -> R
     return None
 
 
-def require_project(min_role: Role):
-    """Dependency: the project named by the path (or, for API keys, the key's own
-    project), with the caller's role, which must be at least `min_role`."""
+def get_project_access(request: Request, session: SessionDep, principal: PrincipalDep) -> ProjectContext:
+    """The project named by the path (or, for API keys, the key's own project) with the caller's
+    role in it, whatever that role is. Resolved once per request, however many dependencies ask."""
+    if principal.user is None and principal.api_key is None:
+        raise NotAuthenticated("Sign in or send an API key.")
+    project_id = _requested_project_id(request, principal)
+    project = repository.get_project(session, project_id) if project_id is not None else None
+    role = _project_role(session, principal, project) if project else None
+    if project is None or role is None:
+        # Same answer for "absent" and "not yours": no probing of other projects.
+        raise NotFound("No such project.")
+    return ProjectContext(project=project, role=role, principal=principal)
 
-    def dependency(request: Request, session: SessionDep, principal: PrincipalDep) -> ProjectContext:
-        if principal.user is None and principal.api_key is None:
-            raise NotAuthenticated("Sign in or send an API key.")
-        project_id = _requested_project_id(request, principal)
-        project = repository.get_project(session, project_id) if project_id is not None else None
-        role = _project_role(session, principal, project) if project else None
-        if project is None or role is None:
-            # Same answer for "absent" and "not yours": no probing of other projects.
-            raise NotFound("No such project.")
-        if not role.at_least(min_role):
-            raise Forbidden(f"This needs the {min_role.value} role; you are {role.value}.")
-        request.state.nav_project = project
-        request.state.role = role
-        if principal.user is not None and "session" in request.scope:
-            request.session["pid"] = project.id  # the project "/" returns to
-        return ProjectContext(project=project, role=role, principal=principal)
+
+ProjectAccess = Annotated[ProjectContext, Depends(get_project_access)]
+
+
+def require_project(min_role: Role):
+    """Dependency: the project's context, where the caller's role must be at least `min_role`."""
+
+    def dependency(request: Request, access: ProjectAccess) -> ProjectContext:
+        if not access.role.at_least(min_role):
+            raise Forbidden(f"This needs the {min_role.value} role; you are {access.role.value}.")
+        request.state.nav_project = access.project
+        request.state.role = access.role
+        if access.user is not None and "session" in request.scope:
+            request.session["pid"] = access.project.id  # the project "/" returns to
+        return access
 
     return dependency
 

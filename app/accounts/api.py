@@ -3,9 +3,10 @@
 from fastapi import APIRouter, status
 
 from app.accounts import repository, service
-from app.accounts.access import CurrentUser, OrgAdmin, ProjectAdmin, ProjectViewer, SessionDep
+from app.accounts.access import CurrentUser, OrgAdmin, ProjectAdmin, ProjectViewer
 from app.accounts.schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MemberCreate, MemberRead,
                                   ProjectCreate, ProjectRead, ProjectUpdate, UserRead)
+from app.core.deps import SessionDep
 
 router = APIRouter(tags=["accounts"])
 

@@ -7,11 +7,12 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.accounts import repository, service
-from app.accounts.access import CurrentUser, OrgAdmin, PrincipalDep, ProjectAdmin, SessionDep
+from app.accounts.access import CurrentUser, OrgAdmin, PrincipalDep, ProjectAdmin
+from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound, ServiceUnavailable, TooManyRequests
 from app.core.redis import get_redis
 from app.core.settings import auth_settings
-from app.core.templating import redirect, render
+from app.core.templating import form_error, redirect, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -58,10 +59,8 @@ def setup_submit(request: Request, session: SessionDep, organization: FormStr, e
         user = service.setup_first_admin(session, email=email, password=password,
                                          organization_name=organization, name=name)
     except AppError as exc:
-        session.rollback()
-        return render(request, "accounts/_setup_form.html",
-                      {"error": exc.message, "email": email, "organization": organization, "name": name},
-                      status_code=exc.status_code)
+        return form_error(request, session, exc, "accounts/_setup_form.html",
+                          {"email": email, "organization": organization, "name": name})
     request.session.clear()
     request.session["uid"] = user.id
     return redirect("/settings/projects", request)
@@ -126,9 +125,7 @@ def create_project(request: Request, session: SessionDep, user: CurrentUser, org
         project = service.create_project(session, organization_id=organization.id, name=name,
                                          actor=f"user:{user.id}")
     except AppError as exc:
-        session.rollback()
-        return render(request, "accounts/_project_form.html", {"error": exc.message, "name": name},
-                      status_code=exc.status_code)
+        return form_error(request, session, exc, "accounts/_project_form.html", {"name": name})
     return redirect(f"/projects/{project.id}/settings", request)
 
 
@@ -145,10 +142,7 @@ def rename_project(project_id: int, request: Request, session: SessionDep, ctx: 
     try:
         service.rename_project(session, ctx.project, name, actor=ctx.actor)
     except AppError as exc:
-        session.rollback()
-        return render(request, "accounts/_rename_form.html",
-                      {"project": ctx.project, "error": exc.message, "name": name},
-                      status_code=exc.status_code)
+        return form_error(request, session, exc, "accounts/_rename_form.html", {"project": ctx.project, "name": name})
     return render(request, "accounts/_rename_form.html", {"project": ctx.project, "saved": True})
 
 
@@ -184,7 +178,5 @@ def add_member(request: Request, session: SessionDep, organization: OrgAdmin, us
         created = service.create_user(session, email=email, password=password, role=role,
                                       organization=organization, name=name, actor=f"user:{user.id}")
     except AppError as exc:
-        session.rollback()
-        return render(request, "accounts/_member_form.html", {"error": exc.message},
-                      status_code=exc.status_code)
+        return form_error(request, session, exc, "accounts/_member_form.html", {})
     return render(request, "accounts/_member_form.html", {"added": created.email})

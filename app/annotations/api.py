@@ -2,10 +2,12 @@
 
 from fastapi import APIRouter, status
 
-from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer
 from app.annotations import flows, repository, service
+from app.annotations.deps import QueueDep
 from app.annotations.schemas import (AnnotationCreate, AnnotationRead, LabelRead, QueueCreate, QueueItemsAdd,
                                      QueueItemsAdded, QueueRead)
+from app.core.deps import SessionDep
 from app.core.errors import NotFound
 from app.traces import repository as traces_repository
 
@@ -26,8 +28,7 @@ def create_queue(body: QueueCreate, ctx: ProjectAdmin, session: SessionDep):
 
 
 @router.post("/queues/{queue_id}/items", response_model=QueueItemsAdded)
-def add_queue_items(queue_id: int, body: QueueItemsAdd, ctx: ProjectAnnotator, session: SessionDep):
-    queue = service.get_queue(session, ctx.project.id, queue_id)
+def add_queue_items(body: QueueItemsAdd, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep):
     if body.matching is not None:
         filters = service.trace_filter(service.stored_filter(body.matching))
         return QueueItemsAdded(added=service.add_matching(session, queue, filters, body.limit))

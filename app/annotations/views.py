@@ -17,15 +17,17 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from app.accounts import repository as accounts_repository
-from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
 from app.accounts.models import Role, User
 from app.annotations import flows, repository, service
 from app.annotations.agreement import PASS
+from app.annotations.deps import QueueDep
 from app.annotations.models import AnnotationQueue, QueueItem
 from app.annotations.service import FILTER_FIELDS, Judgement, QueueSpec
+from app.core.deps import SessionDep
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
-from app.core.templating import is_partial, redirect, render
+from app.core.templating import form_error, is_partial, redirect, render
 from app.issues import repository as issues_repository
 from app.traces import repository as traces_repository
 from app.traces.views import list_query
@@ -216,19 +218,21 @@ def wants_fill(queue: AnnotationQueue) -> bool:
     return not queue.live and bool(queue.filter or queue.cap or queue.sampling_rate < 1)
 
 
-def _form_page(request: Request, session: Session, ctx: ProjectContext, form: QueueForm,
-               queue: AnnotationQueue | None, error: AppError | None = None, partial: bool = False) -> HTMLResponse:
-    context = {"nav": "queues", "project": ctx.project, "queue": queue, "form": form,
-               "members": possible_annotators(session, ctx.project.organization_id),
-               "filter_labels": FILTER_LABELS, "error": error.message if error else None,
-               "error_field": (error.details or {}).get("field") if error else None}
-    template = "annotations/_queue_form.html" if partial else "annotations/queue_form.html"
-    return render(request, template, context, status_code=error.status_code if error else 200)
+def queue_form_context(session: Session, ctx: ProjectContext, form: QueueForm,
+                       queue: AnnotationQueue | None) -> dict:
+    return {"nav": "queues", "project": ctx.project, "queue": queue, "form": form,
+            "members": possible_annotators(session, ctx.project.organization_id), "filter_labels": FILTER_LABELS}
+
+
+def refused_queue_form(request: Request, session: Session, ctx: ProjectContext, form: QueueForm,
+                       queue: AnnotationQueue | None, error: AppError) -> HTMLResponse:
+    return form_error(request, session, error, "annotations/_queue_form.html",
+                      lambda: queue_form_context(session, ctx, form, queue))
 
 
 @router.get("/projects/{project_id}/queues/new", response_class=HTMLResponse)
 def new_queue_page(project_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep) -> HTMLResponse:
-    return _form_page(request, session, ctx, QueueForm(), None)
+    return render(request, "annotations/queue_form.html", queue_form_context(session, ctx, QueueForm(), None))
 
 
 @router.post("/projects/{project_id}/queues")
@@ -238,36 +242,31 @@ def create_queue(project_id: int, request: Request, ctx: ProjectAdmin, session: 
         queue = service.create_queue(session, ctx.project, spec_of(form), actor=signed_in(ctx))
         added = service.fill_from_filter(session, queue) if wants_fill(queue) else None
     except AppError as error:
-        session.rollback()
-        return _form_page(request, session, ctx, form, None, error, partial=True)
+        return refused_queue_form(request, session, ctx, form, None, error)
     return redirect(queue_url(queue) + (f"?added={added}" if added is not None else ""), request)
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/edit", response_class=HTMLResponse)
-def edit_queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin,
+def edit_queue_page(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                     session: SessionDep) -> HTMLResponse:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     form = QueueForm.of_queue(queue, repository.member_ids(session, queue.id))
-    return _form_page(request, session, ctx, form, queue)
+    return render(request, "annotations/queue_form.html", queue_form_context(session, ctx, form, queue))
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/edit")
-def update_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep,
+def update_queue(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep, session: SessionDep,
                  form: QueueFormData) -> Response:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     try:
         service.check_queue_name_free(session, ctx.project.id, form.name, queue.id)
         service.update_queue(session, ctx.project, queue, spec_of(form))
     except AppError as error:
-        session.rollback()
-        return _form_page(request, session, ctx, form, queue, error, partial=True)
+        return refused_queue_form(request, session, ctx, form, queue, error)
     return redirect(queue_url(queue), request)
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/fill", response_class=HTMLResponse)
-def fill_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAdmin,
+def fill_queue(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                session: SessionDep) -> HTMLResponse:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     added = service.fill_from_filter(session, queue)
     _, total = repository.progress(session, queue.id)
     return render(request, "annotations/_fill_result.html", {"added": added, "total": total})
@@ -296,14 +295,13 @@ async def read_add_request(request: Request) -> AddRequest:
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/add", response_class=HTMLResponse)
-def add_to_queue(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator, session: SessionDep,
+def add_to_queue(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
                  sent: Annotated[AddRequest, Depends(read_add_request)]) -> Response:
     """Add from the explorer: form fields `trace_ids` (repeated), or `matching=1` with the explorer's
     filter in the query string (its own URL parameters: q, name, model, tag, release, environment,
     session_id, user_id, status, annotated, range, from, to) and an optional `limit` (at most 10,000).
     HTMX gets a flash-style fragment ("Added N traces to <queue>"); a plain form post is sent to
     the queue page. Traces already in the queue are not added twice."""
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     if sent.matching:
         limit = _whole_number(sent.limit, "The limit", "limit") if sent.limit else service.MATCHING_LIMIT
         filters = list_query(request).filters
@@ -358,9 +356,8 @@ def issue_choices(session: Session, project_id: int) -> list:
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}", response_class=HTMLResponse)
-def queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
+def queue_page(project_id: int, request: Request, ctx: ProjectViewer, queue: QueueDep, session: SessionDep,
                added: int | None = None) -> HTMLResponse:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     progress = service.progress(session, queue)
     disputes = disputes_of(session, queue)
     issues = issue_choices(session, ctx.project.id)
@@ -373,11 +370,10 @@ def queue_page(project_id: int, queue_id: int, request: Request, ctx: ProjectVie
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/agreement", response_class=HTMLResponse)
-def queue_agreement(project_id: int, queue_id: int, request: Request, ctx: ProjectViewer,
+def queue_agreement(project_id: int, request: Request, ctx: ProjectViewer, queue: QueueDep,
                     session: SessionDep) -> HTMLResponse:
     """The agreement figures, asked for by the queue page once it is shown: they read every
     annotation of the queue, which takes seconds on a queue of 100,000 items."""
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     agreement = service.queue_agreement(session, queue)
     keys = [key for pair in agreement.pairs for key in (pair.annotator_a, pair.annotator_b)]
     return render(request, "annotations/_agreement.html",
@@ -392,28 +388,27 @@ class AdjudicationForm(BaseModel):
 
 @router.post("/projects/{project_id}/queues/{queue_id}/traces/{trace_id}/adjudicate",
              response_class=HTMLResponse)
-def adjudicate(project_id: int, queue_id: int, trace_id: int, request: Request, ctx: ProjectAdmin,
+def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                session: SessionDep, form: Annotated[AdjudicationForm, Form()]) -> HTMLResponse:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     service.queue_item_for_trace(session, queue, trace_id)
-    error = None
     try:
         issue_ids = [_whole_number(i, "A failure mode id", "issue_ids") for i in form.issue_ids]
         service.adjudicate(session, ctx.project.id, trace_id, form.verdict, issue_ids, form.note,
                            signed_in(ctx))
         flows.label_changed(session, ctx.project.id, [trace_id], source="adjudication")
-    except AppError as exc:
-        session.rollback()
-        error = exc
+    except AppError as error:
+        return form_error(request, session, error, "annotations/_dispute.html",
+                          lambda: dispute_context(session, ctx, queue, trace_id))
+    return render(request, "annotations/_dispute.html", {**dispute_context(session, ctx, queue, trace_id),
+                                                         "saved": True})
+
+
+def dispute_context(session: Session, ctx: ProjectContext, queue: AnnotationQueue, trace_id: int) -> dict:
     [dispute] = disputes_for(session, service.labels_for_traces(session, [trace_id]))
     issues = issue_choices(session, ctx.project.id)
-    return render(request, "annotations/_dispute.html", {
-        "project": ctx.project, "queue": queue, "dispute": dispute,
-        "names": annotator_names(session, [annotation.annotator for annotation, _ in dispute.annotations]),
-        "issues": issues,
-        "issue_titles": {issue.id: issue.title for issue in issues}, "is_admin": True,
-        "error": error.message if error else None, "saved": error is None},
-        status_code=error.status_code if error else 200)
+    return {"project": ctx.project, "queue": queue, "dispute": dispute,
+            "names": annotator_names(session, [annotation.annotator for annotation, _ in dispute.annotations]),
+            "issues": issues, "issue_titles": {issue.id: issue.title for issue in issues}, "is_admin": True}
 
 
 # ---------------------------------------------------------------------------
@@ -505,7 +500,7 @@ def workbench_context(session: Session, ctx: ProjectContext, queue: AnnotationQu
         "nav": "queues", "project": ctx.project, "queue": queue, "item": item,
         "issues": issue_choices(session, ctx.project.id), "shortcut_issues": SHORTCUT_ISSUES,
         "renew_seconds": renew_every_seconds(), "error": error.message if error else None,
-        "error_field": (error.details or {}).get("field") if error else None}
+        "error_field": error.field if error else None}
     if item is None:
         context["progress"] = my_progress(session, queue, user)
         return context
@@ -530,19 +525,17 @@ def workbench(request: Request, session: Session, ctx: ProjectContext, queue: An
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/progress", response_class=HTMLResponse)
-def workbench_progress(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+def workbench_progress(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                        session: SessionDep) -> HTMLResponse:
     """The workbench header's progress: done / total, and how many are mine."""
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     return render(request, "annotations/_progress.html",
                   {"queue": queue, "progress": my_progress(session, queue, signed_in(ctx))})
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/annotate", response_class=HTMLResponse)
-def annotate_next(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+def annotate_next(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                   session: SessionDep) -> Response:
     user = signed_in(ctx)
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     item = service.next_item(session, queue, user)
     if item is not None and not is_partial(request):
         return RedirectResponse(item_url(queue, item), status_code=303)  # the URL names the item
@@ -550,19 +543,17 @@ def annotate_next(project_id: int, queue_id: int, request: Request, ctx: Project
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
-def annotate_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+def annotate_item(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                   session: SessionDep) -> HTMLResponse:
     user = signed_in(ctx)
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     item = service.open_item(session, queue, item_id, user)
     return workbench(request, session, ctx, queue, item, user)
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
-def submit_annotation(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+def submit_annotation(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                       session: SessionDep, form: Annotated[JudgementForm, Form()]) -> HTMLResponse:
     user = signed_in(ctx)
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     item = service.open_item(session, queue, item_id, user)
     try:
         flows.record_annotation(session, ctx.project.id, item.trace_id, judgement_of(form),
@@ -574,10 +565,9 @@ def submit_annotation(project_id: int, queue_id: int, item_id: int, request: Req
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/skip", response_class=HTMLResponse)
-def skip_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+def skip_item(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
               session: SessionDep) -> HTMLResponse:
     user = signed_in(ctx)
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     service.skip(session, queue, item_id, user)
     return workbench(request, session, ctx, queue, service.next_item(session, queue, user), user, claimed=True)
 
@@ -601,19 +591,17 @@ def unskip_item(project_id: int, queue_id: int, item_id: int, request: Request, 
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock")
-def renew_lock(project_id: int, queue_id: int, item_id: int, ctx: ProjectAnnotator,
+def renew_lock(project_id: int, item_id: int, ctx: ProjectAnnotator, queue: QueueDep,
                session: SessionDep) -> Response:
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     service.renew_lock(session, queue, item_id, signed_in(ctx))
     return Response(status_code=204)
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/previous", response_class=HTMLResponse)
-def previous_item(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator, session: SessionDep,
+def previous_item(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
                   before: int | None = None) -> Response:
     """My annotation before the one on screen (or my latest), opened for editing."""
     user = signed_in(ctx)
-    queue = service.get_queue(session, ctx.project.id, queue_id)
     service.check_can_annotate(session, queue, user)
     item_id = service.previous_item(session, queue, user, before)
     if item_id is None:

@@ -29,6 +29,11 @@ class AppError(Exception):
         self.details = details if details is not None else {}
         self.headers = headers or {}
 
+    @property
+    def field(self) -> str | None:
+        """The form field the error is about, when it names one (forms mark it invalid)."""
+        return self.details.get("field") if isinstance(self.details, dict) else None
+
 
 class BadRequest(AppError):
     status_code, code = 400, "bad_request"

@@ -1,14 +1,16 @@
 """Jinja2 templates (autoescape on: trace content is hostile input)."""
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from app.core import heartbeat
-from app.core.errors import is_htmx
+from app.core.errors import AppError, is_htmx
 from app.core.formatting import register_filters
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -27,6 +29,19 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None,
            "role": getattr(request.state, "role", None)}
     ctx.update(context or {})
     return templates.TemplateResponse(request, name, ctx, status_code=status_code, headers=headers)
+
+
+def form_error(request: Request, session: Session, error: AppError, template: str,
+               context: Mapping[str, Any] | Callable[[], Mapping[str, Any]]) -> HTMLResponse:
+    """A refused form comes back as typed, with the refusal's message and status.
+
+    The request's transaction is rolled back first, so nothing half-written is committed; pass
+    `context` as a function when building it reads the database, so it reads after the rollback.
+    """
+    session.rollback()
+    shown = context() if callable(context) else context
+    return render(request, template, {**shown, "error": error.message, "error_field": error.field},
+                  status_code=error.status_code)
 
 
 def render_error(request: Request, status: int, message: str,

@@ -4,9 +4,11 @@ import json
 
 from fastapi import APIRouter, Response, status
 
-from app.accounts.access import ProjectAdmin, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectViewer
+from app.core.deps import SessionDep
 from app.core.errors import NotFound
 from app.evals import flows, repository, service
+from app.evals.deps import EvaluatorDep
 from app.evals.schemas import (BackfillCreate, EvaluatorRead, EvaluatorUpdate, FailureRate, GenerateRequest,
                                ManualEvaluatorCreate, ManualVersionCreate, RunRead, VersionRead)
 
@@ -42,42 +44,37 @@ def create_manual(body: ManualEvaluatorCreate, ctx: ProjectAdmin, session: Sessi
 
 
 @router.get("/evaluators/{evaluator_id}", response_model=EvaluatorRead)
-def get_evaluator(evaluator_id: int, ctx: ProjectViewer, session: SessionDep):
-    return _read(session, service.get_evaluator(session, ctx.project.id, evaluator_id), True)
+def get_evaluator(ctx: ProjectViewer, evaluator: EvaluatorDep, session: SessionDep):
+    return _read(session, evaluator, True)
 
 
 @router.patch("/evaluators/{evaluator_id}", response_model=EvaluatorRead)
-def update_evaluator(evaluator_id: int, body: EvaluatorUpdate, ctx: ProjectAdmin, session: SessionDep):
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def update_evaluator(body: EvaluatorUpdate, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
     service.set_sampling_rate(session, evaluator, body.sampling_rate)
     return _read(session, evaluator, True)
 
 
 @router.post("/evaluators/{evaluator_id}/versions", response_model=VersionRead, status_code=status.HTTP_201_CREATED,
              summary="A new version of a hand-written evaluator, scored on the labels (activate it to run it)")
-def add_manual_version(evaluator_id: int, body: ManualVersionCreate, ctx: ProjectAdmin, session: SessionDep):
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def add_manual_version(body: ManualVersionCreate, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
     return flows.add_manual_version(session, evaluator, body.spec, actor_id=ctx.user.id if ctx.user else None)
 
 
 @router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)
-def activate(evaluator_id: int, version_id: int, ctx: ProjectAdmin, session: SessionDep):
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def activate(version_id: int, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
     service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
     return _read(session, evaluator, True)
 
 
 @router.post("/evaluators/{evaluator_id}/deactivate", response_model=EvaluatorRead)
-def deactivate(evaluator_id: int, ctx: ProjectAdmin, session: SessionDep):
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def deactivate(ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
     service.deactivate(session, evaluator)
     return _read(session, evaluator, True)
 
 
 @router.get("/evaluators/{evaluator_id}/failure-rate", response_model=FailureRate,
             summary="Observed failure rate over 7 days, corrected with TPR/TNR (Rogan–Gladen)")
-def failure_rate(evaluator_id: int, ctx: ProjectViewer, session: SessionDep):
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def failure_rate(ctx: ProjectViewer, evaluator: EvaluatorDep, session: SessionDep):
     if evaluator.active_version_id is None:
         raise NotFound("This evaluator has no active version.")
     rate = service.estimated_failure_rate(session, repository.get_version(session, evaluator.active_version_id))

@@ -17,13 +17,15 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectContext, ProjectViewer
 from app.accounts.models import Role
 from app.core.db import utcnow
+from app.core.deps import SessionDep
 from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
-from app.core.templating import redirect, render, templates
+from app.core.templating import form_error, redirect, render, templates
 from app.evals import flows, generation, llm_budget, repository, service
+from app.evals.deps import EvaluatorDep
 from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
 from app.issues.models import Issue
@@ -160,10 +162,8 @@ def generate(project_id: int, request: Request, session: SessionDep, ctx: Projec
     try:
         version = flows.request_generation(session, ctx.project.id, issue_id, actor_id=_user_id(ctx))
     except AppError as error:
-        session.rollback()
-        return render(request, "evals/_generate_form.html",
-                      {"project": ctx.project, "issue_id": issue_id, "error": error.message},
-                      status_code=error.status_code)
+        return form_error(request, session, error, "evals/_generate_form.html",
+                          {"project": ctx.project, "issue_id": issue_id})
     evaluator = service.get_evaluator(session, ctx.project.id, version.evaluator_id)
     return redirect(evaluator_url(evaluator), request)
 
@@ -219,13 +219,13 @@ class ManualForm:
         return generation.envelope("rule", combine="any", clauses=[clause])
 
 
-def manual_context(session: Session, ctx: ProjectContext, form: ManualForm, error: str | None = None,
-                   error_field: str | None = None, evaluator: Evaluator | None = None) -> dict:
+def manual_context(session: Session, ctx: ProjectContext, form: ManualForm,
+                   evaluator: Evaluator | None = None) -> dict:
     """The form writes a new evaluator, or (with `evaluator`) a new version of a hand-written one."""
     issues = [i for i in issues_repository.open_issues(session, ctx.project.id) if i.state != "ignored"]
     action = f"/projects/{ctx.project.id}/evaluators" + (f"/{evaluator.id}/versions" if evaluator else "")
     return {"project": ctx.project, "form": form, "issues": issues, "fields": FIELD_LABELS,
-            "llm_configured": eval_settings().llm_configured, "error": error, "error_field": error_field,
+            "llm_configured": eval_settings().llm_configured,
             "evaluator": evaluator, "form_action": action, "nav": "evaluators"}
 
 
@@ -247,10 +247,9 @@ def create_manual(project_id: int, request: Request, session: SessionDep, ctx: P
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/edit", response_class=HTMLResponse)
-def edit_manual_page(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-                     ctx: ProjectAdmin) -> HTMLResponse:
+def edit_manual_page(project_id: int, request: Request, session: SessionDep,
+                     ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     """The latest version of a hand-written evaluator in the form, to save as the next version."""
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     service.check_hand_written(evaluator)
     latest = repository.versions_of(session, evaluator.id)[0]
     form = ManualForm.of_spec(latest.spec, evaluator.issue_id)
@@ -259,11 +258,10 @@ def edit_manual_page(project_id: int, evaluator_id: int, request: Request, sessi
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions")
-def add_manual_version(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
-                       kind: FormStr = "rule", field: FormStr = "output", match: FormStr = "phrase",
-                       mode: FormStr = "contains", pattern: FormStr = "", case_sensitive: FormStr = "",
-                       prompt: FormStr = "") -> Response:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def add_manual_version(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                       evaluator: EvaluatorDep, kind: FormStr = "rule", field: FormStr = "output",
+                       match: FormStr = "phrase", mode: FormStr = "contains", pattern: FormStr = "",
+                       case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
     form = ManualForm(evaluator.issue_id, evaluator.name, kind, field, match, mode, pattern, bool(case_sensitive),
                       prompt)
     return _save_manual(request, session, ctx, form, lambda: flows.add_manual_version(
@@ -275,11 +273,8 @@ def _save_manual(request: Request, session: Session, ctx: ProjectContext, form: 
     try:
         version = save()
     except AppError as error:
-        session.rollback()
-        field_name = error.details.get("field") if isinstance(error.details, dict) else None
-        return render(request, "evals/_manual_form.html",
-                      manual_context(session, ctx, form, error.message, field_name, evaluator),
-                      status_code=error.status_code)
+        return form_error(request, session, error, "evals/_manual_form.html",
+                          lambda: manual_context(session, ctx, form, evaluator))
     return redirect(evaluator_url(service.get_evaluator(session, ctx.project.id, version.evaluator_id)), request)
 
 
@@ -311,9 +306,8 @@ def runs_context(session: Session, ctx: ProjectContext, evaluator: Evaluator, ve
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}", response_class=HTMLResponse)
-def evaluator_page(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-                   ctx: ProjectViewer) -> HTMLResponse:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def evaluator_page(project_id: int, request: Request, session: SessionDep,
+                   ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     context = detail_context(session, ctx, evaluator)
     context.update(runs_context(session, ctx, evaluator, context["versions"]))
     context["failures"] = repository.recent_failures(session, [v.id for v in context["versions"]], RECENT_FAILURES)
@@ -328,33 +322,30 @@ def render_parts(request: Request, session: Session, ctx: ProjectContext, evalua
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/versions", response_class=HTMLResponse)
-def versions_part(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-                  ctx: ProjectViewer) -> HTMLResponse:
+def versions_part(project_id: int, request: Request, session: SessionDep,
+                  ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     """Polled while a version is generating; stops (no trigger left) once none is."""
-    return render_parts(request, session, ctx, service.get_evaluator(session, ctx.project.id, evaluator_id))
+    return render_parts(request, session, ctx, evaluator)
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate")
-def activate(project_id: int, evaluator_id: int, version_id: int, request: Request, session: SessionDep,
-             ctx: ProjectAdmin) -> HTMLResponse:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def activate(project_id: int, version_id: int, request: Request, session: SessionDep,
+             ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
     return render_parts(request, session, ctx, evaluator)
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/deactivate")
-def deactivate(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-               ctx: ProjectAdmin) -> HTMLResponse:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def deactivate(project_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     service.deactivate(session, evaluator)
     return render_parts(request, session, ctx, evaluator)
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/regenerate")
-def regenerate(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-               ctx: ProjectAdmin) -> HTMLResponse:
+def regenerate(project_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     """A new version from the issue's current labels (generated evaluators only)."""
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     if evaluator.origin != "generated" or evaluator.issue_id is None:
         raise Unprocessable("Only a generated evaluator can be regenerated; write a new rule instead.")
     flows.request_generation(session, ctx.project.id, evaluator.issue_id, actor_id=_user_id(ctx))
@@ -362,16 +353,13 @@ def regenerate(project_id: int, evaluator_id: int, request: Request, session: Se
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/sampling")
-def set_sampling(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def set_sampling(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
                  sampling_percent: FormStr) -> HTMLResponse:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     context = {"project": ctx.project, "evaluator": evaluator, "sampling_percent": sampling_percent}
     try:
         service.set_sampling_rate(session, evaluator, _percent(sampling_percent) / 100)
     except AppError as error:
-        session.rollback()
-        return render(request, "evals/_sampling_form.html", {**context, "error": error.message},
-                      status_code=error.status_code)
+        return form_error(request, session, error, "evals/_sampling_form.html", context)
     return render(request, "evals/_sampling_form.html", {**context, "saved": True, "sampling_percent": None})
 
 
@@ -424,37 +412,32 @@ def backfill_choices() -> dict:
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/backfills")
-def start_backfill(project_id: int, evaluator_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def start_backfill(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
                    preset: FormStr = "7d", start_from: FormStr = "", start_to: FormStr = "", status: FormStr = "",
                    name: FormStr = "", release: FormStr = "", environment: FormStr = "", tag: FormStr = "",
                    q: FormStr = "") -> HTMLResponse:
     """Start a run over past traces; the form comes back (with any error), the run list out of band."""
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     text = {"name": name, "release": release, "environment": environment, "tag": tag, "q": q}
     form = BackfillForm(preset, start_from, start_to, status, text)
     context = {"project": ctx.project, "evaluator": evaluator, "backfill": form, **backfill_choices()}
     try:
         flows.start_backfill(session, ctx.project.id, [evaluator.id], form.filters(utcnow()))
     except AppError as error:
-        session.rollback()
-        return render(request, "evals/_backfill_form.html", {**context, "error": error.message},
-                      status_code=error.status_code)
+        return form_error(request, session, error, "evals/_backfill_form.html", context)
     context.update(runs_context(session, ctx, evaluator))
     return render(request, "evals/_backfill_form.html", {**context, "started": True, "oob_runs": True})
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/runs", response_class=HTMLResponse)
-def runs_part(project_id: int, evaluator_id: int, request: Request, session: SessionDep,
-              ctx: ProjectViewer) -> HTMLResponse:
+def runs_part(project_id: int, request: Request, session: SessionDep,
+              ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     """Polled while a run is queued or running."""
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
     return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/runs/{run_id}/cancel")
-def cancel_run(project_id: int, evaluator_id: int, run_id: int, request: Request, session: SessionDep,
-               ctx: ProjectAdmin) -> HTMLResponse:
-    evaluator = service.get_evaluator(session, ctx.project.id, evaluator_id)
+def cancel_run(project_id: int, run_id: int, request: Request, session: SessionDep,
+               ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     service.cancel_backfill(session, ctx.project.id, run_id)
     return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
 

@@ -6,9 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from sqlalchemy.orm import Session
 
-from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer
 from app.core.db import utcnow
+from app.core.deps import SessionDep
 from app.issues import flows, lifecycle, repository, service, stats
+from app.issues.deps import IssueDep
 from app.issues.lifecycle import Actor, State
 from app.issues.models import Issue
 from app.issues.schemas import (EvaluatorFigureRead, IssueCreate, IssueDetail, IssueEventRead, IssueRead,
@@ -55,8 +57,8 @@ def create_issue(body: IssueCreate, ctx: ProjectAnnotator, session: SessionDep) 
 
 
 @router.get("/issues/{issue_id}", response_model=IssueDetail)
-def get_issue(issue_id: int, ctx: ProjectViewer, session: SessionDep) -> IssueDetail:
-    return _detail(session, service.get_issue(session, ctx.project.id, issue_id))
+def get_issue(ctx: ProjectViewer, issue: IssueDep, session: SessionDep) -> IssueDetail:
+    return _detail(session, issue)
 
 
 @router.patch("/issues/{issue_id}", response_model=IssueDetail)

@@ -14,13 +14,15 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
 from app.accounts.models import Role
 from app.annotations import service as annotations
 from app.core.db import utcnow
+from app.core.deps import SessionDep
 from app.core.errors import AppError, is_htmx
-from app.core.templating import redirect, render, templates
+from app.core.templating import form_error, redirect, render, templates
 from app.issues import flows, lifecycle, repository, service, stats, webhooks
+from app.issues.deps import IssueDep, WebhookDep
 from app.issues.lifecycle import Actor, State
 
 router = APIRouter(include_in_schema=False)
@@ -116,18 +118,15 @@ def create_issue(project_id: int, request: Request, session: SessionDep, ctx: Pr
         issue = service.create_issue(session, ctx.project.id, title, actor=ctx.actor, description=description,
                                      created_by_id=ctx.user.id if ctx.user else None)
     except AppError as error:
-        session.rollback()
-        return render(request, "issues/_create_form.html", {"project": ctx.project, "error": error.message,
-                                                            "title": title, "description": description},
-                      status_code=error.status_code)
+        return form_error(request, session, error, "issues/_create_form.html",
+                          {"project": ctx.project, "title": title, "description": description})
     return redirect(f"/projects/{project_id}/issues/{issue.id}", request)
 
 
 @router.get("/projects/{project_id}/issues/{issue_id}/move", response_class=HTMLResponse)
-def move_form(project_id: int, issue_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator,
+def move_form(project_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator, issue: IssueDep,
               to: str, view: str = "board") -> Response:
     """The small form asking why (resolve: what was fixed, which release; ignore: why it does not matter)."""
-    issue = service.get_issue(session, ctx.project.id, issue_id)
     return render(request, "issues/_move_form.html", {"project": ctx.project, "issue": issue, "to_state": to,
                                                       "view": view})
 
@@ -140,14 +139,12 @@ def transition(project_id: int, issue_id: int, request: Request, session: Sessio
     try:
         flows.transition(session, ctx.project.id, issue_id, to_state, actor=ctx.actor, reason=reason)
     except AppError as error:
-        session.rollback()
-        if from_form:
-            # The reason form stays open with its message; other errors go to the flash area.
-            issue = service.get_issue(session, ctx.project.id, issue_id)
-            return render(request, "issues/_move_form.html",
-                          {"project": ctx.project, "issue": issue, "to_state": to_state, "view": view,
-                           "reason": reason, "error": error.message}, status_code=error.status_code)
-        raise
+        if not from_form:
+            raise  # shown in the flash area
+        # The reason form stays open with its message.
+        return form_error(request, session, error, "issues/_move_form.html", lambda: {
+            "project": ctx.project, "issue": service.get_issue(session, ctx.project.id, issue_id),
+            "to_state": to_state, "view": view, "reason": reason})
     if view == "issue":
         return redirect(f"/projects/{project_id}/issues/{issue_id}", request)
     context = board_context(session, ctx, BoardQuery.build(state, q, has_evaluator, sort))
@@ -209,8 +206,7 @@ def _passing_examples(session: Session, project_id: int) -> list[tuple[int, tupl
 
 
 @router.get("/projects/{project_id}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(project_id: int, issue_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
-    issue = service.get_issue(session, ctx.project.id, issue_id)
+def issue_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer, issue: IssueDep) -> Response:
     if issue.merged_into_id is not None:
         return RedirectResponse(f"/projects/{project_id}/issues/{issue.merged_into_id}", status_code=303)
     return render(request, "issues/issue.html", issue_context(session, ctx, issue))
@@ -223,11 +219,9 @@ def edit_issue(project_id: int, issue_id: int, request: Request, session: Sessio
     try:
         service.update_issue(session, issue, actor=ctx.actor, title=title, description=description)
     except AppError as error:
-        session.rollback()
-        issue = service.get_issue(session, ctx.project.id, issue_id)
-        return render(request, "issues/_edit_form.html",
-                      {"project": ctx.project, "issue": issue, "title": title, "description": description,
-                       "error": error.message}, status_code=error.status_code)
+        return form_error(request, session, error, "issues/_edit_form.html", lambda: {
+            "project": ctx.project, "issue": service.get_issue(session, ctx.project.id, issue_id),
+            "title": title, "description": description})
     return redirect(f"/projects/{project_id}/issues/{issue_id}", request)
 
 
@@ -262,25 +256,23 @@ def create_webhook(project_id: int, request: Request, session: SessionDep, ctx: 
         hook = service.create_webhook(session, ctx.project.id, url, events=events, secret=secret,
                                       created_by_id=ctx.user.id if ctx.user else None)
     except AppError as error:
-        session.rollback()
-        return render(request, "issues/_webhooks.html",
-                      webhooks_context(session, ctx, error=error.message, url=url, chosen=events),
-                      status_code=error.status_code)
+        return form_error(request, session, error, "issues/_webhooks.html",
+                          lambda: webhooks_context(session, ctx, url=url, chosen=events))
     return render(request, "issues/_webhooks.html", webhooks_context(session, ctx, created=hook))
 
 
 @router.post("/projects/{project_id}/webhooks/{webhook_id}/delete")
-def delete_webhook(project_id: int, webhook_id: int, request: Request, session: SessionDep,
-                   ctx: ProjectAdmin) -> Response:
-    session.delete(service.get_webhook(session, ctx.project.id, webhook_id))
+def delete_webhook(project_id: int, request: Request, session: SessionDep,
+                   ctx: ProjectAdmin, webhook: WebhookDep) -> Response:
+    session.delete(webhook)
     session.flush()
     return render(request, "issues/_webhooks.html", webhooks_context(session, ctx))
 
 
 @router.post("/projects/{project_id}/webhooks/{webhook_id}/test")
-def test_webhook(project_id: int, webhook_id: int, request: Request, session: SessionDep,
-                 ctx: ProjectAdmin) -> Response:
-    flows.send_test(session, service.get_webhook(session, ctx.project.id, webhook_id))
+def test_webhook(project_id: int, request: Request, session: SessionDep,
+                 ctx: ProjectAdmin, webhook: WebhookDep) -> Response:
+    flows.send_test(session, webhook)
     return render(request, "issues/_deliveries.html", webhooks_context(session, ctx))
 
 

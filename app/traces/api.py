@@ -7,7 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.accounts.access import ProjectAnnotator, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAnnotator, ProjectViewer
+from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound, ServiceUnavailable
 from app.core.settings import limits_settings
 from app.traces import flows, otlp, repository, service

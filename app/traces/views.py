@@ -16,11 +16,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.accounts.access import ProjectViewer, SessionDep
+from app.accounts.access import ProjectViewer
 from app.accounts.models import Role
 from app.annotations import repository as annotations_repository
 from app.annotations import service as annotations_service
 from app.core.db import utcnow
+from app.core.deps import SessionDep
 from app.core.errors import NotFound, Unprocessable
 from app.core.formatting import pretty_json
 from app.core.templating import is_partial, render, templates
