@@ -13,7 +13,8 @@ from app.accounts import views as accounts_views
 from app.accounts.access import CurrentUser, PrincipalDep
 from app.core import health
 from app.core.errors import NotAuthenticated, install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware, SextantCSRFMiddleware
+from app.core.middleware import (AdmissionMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware,
+                                 SextantCSRFMiddleware)
 from app.core.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from app.core.settings import auth_settings, limits_settings, secret_key
 from app.core.templating import STATIC_DIR
@@ -72,6 +73,8 @@ def _add_middleware(app: FastAPI) -> None:
         max_age=auth.session_max_age, same_site="lax", https_only=auth.cookie_secure,
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=limits_settings().max_body_bytes)
+    # Before sessions, CSRF and any dependency: a refused request costs no database work.
+    app.add_middleware(AdmissionMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
 
 

@@ -1,4 +1,4 @@
-"""ASGI middleware: body size cap, CSRF with our error shape, security headers."""
+"""ASGI middleware: admission control, body size cap, CSRF with our error shape, security headers."""
 
 import re
 
@@ -8,6 +8,68 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf import CSRFMiddleware
 
 from app.core.errors import error_response
+from app.core.settings import database_settings, limits_settings
+
+# Database connections kept out of the requests' reach: /healthz and the API-key
+# touch (a background task) take one each, so they never wait behind requests.
+RESERVED_CONNECTIONS = 2
+ADMISSION_EXEMPT = ("/static/", "/healthz")
+INGESTION_PATHS = ("/v1/traces", "/api/v1/traces")
+
+
+def request_limit() -> int:
+    """Requests served at once by one web process: as many as it has database connections
+    for, so a request never waits for a connection while holding a thread or another one."""
+    settings = database_settings()
+    return max(1, settings.db_pool_size + settings.db_max_overflow - RESERVED_CONNECTIONS)
+
+
+class AdmissionMiddleware:
+    """Admit a bounded number of requests, before any database work; refuse the rest at once.
+
+    Without it, a burst of requests deadlocked: a sync dependency checked out a pooled
+    connection, then the request queued for a thread of the 40-thread pool to run its
+    next dependency or the endpoint, while every one of those threads was blocked
+    waiting for a connection — until the pool's time-out (5 s) failed 40 of them
+    (tests/core/test_admission.py). Admitting no more requests than there are
+    connections means a checkout never waits, so that cycle cannot form; the rest
+    get 503 + Retry-After within milliseconds, which OTLP clients retry.
+    Ingestion, the heavy kind, has its own smaller cap inside the overall one.
+    Counters need no lock: the event loop runs this code on one thread.
+    """
+
+    def __init__(self, app: ASGIApp, max_requests: int | None = None, max_ingestion: int | None = None,
+                 retry_after_seconds: int = 1):
+        self.app = app
+        self.max_requests = max_requests or request_limit()
+        self.max_ingestion = min(max_ingestion or limits_settings().ingest_max_in_flight, self.max_requests)
+        self.retry_after = str(retry_after_seconds)
+        self.requests = 0
+        self.ingestion = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMISSION_EXEMPT):
+            await self.app(scope, receive, send)
+            return
+        ingestion = scope["method"] == "POST" and scope["path"] in INGESTION_PATHS
+        if self.requests >= self.max_requests or (ingestion and self.ingestion >= self.max_ingestion):
+            await self._refuse(scope, receive, send, ingestion)
+            return
+        self.requests += 1
+        self.ingestion += ingestion
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.requests -= 1
+            self.ingestion -= ingestion
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, ingestion: bool) -> None:
+        what = "ingestion requests" if ingestion else "requests"
+        response = error_response(Request(scope), 503, "service_unavailable",
+                                  f"The server is busy (too many {what} at once); retry shortly.",
+                                  {"retry_after_seconds": int(self.retry_after)},
+                                  headers={"Retry-After": self.retry_after})
+        await response(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

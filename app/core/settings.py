@@ -44,7 +44,9 @@ class DatabaseSettings(BaseSettings):
     model_config = _config()
 
     db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # The pool's capacity (size + overflow) less 2 reserved connections is also how many
+    # requests one web process serves at once; more get 503 + Retry-After (app/core/middleware.py).
+    db_max_overflow: int = 22
     # Seconds a request waits for a pooled connection before we answer 503.
     db_pool_timeout: float = 5.0
 

@@ -1,7 +1,5 @@
 """Trace ingestion (OTLP/HTTP and native REST) and reads, under /v1 and /api/v1."""
 
-import threading
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
@@ -9,37 +7,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.accounts.access import ProjectAnnotator, ProjectViewer
 from app.core.deps import SessionDep
-from app.core.errors import AppError, NotFound, ServiceUnavailable
+from app.core.errors import AppError, NotFound
 from app.core.settings import limits_settings
 from app.traces import flows, otlp, repository, service
 from app.traces.schemas import IngestResult, TraceBatchCreate, TraceDetail, TracePage, TraceRead
 
 otlp_router = APIRouter(tags=["ingestion"])
 router = APIRouter(tags=["traces"])
-
-
-class _InFlight:
-    """Caps concurrent ingestion; beyond the cap, answer 503 at once (back-pressure)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._count = 0
-
-    @contextmanager
-    def slot(self):
-        with self._lock:
-            if self._count >= limits_settings().ingest_max_in_flight:
-                raise ServiceUnavailable("Too many ingestion requests in flight; retry shortly.",
-                                         headers={"Retry-After": "1"})
-            self._count += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._count -= 1
-
-
-in_flight = _InFlight()
 
 
 class OtlpRequestError(AppError):
@@ -73,23 +47,21 @@ async def otlp_body(request: Request) -> tuple[bytes, str | None, str | None]:
 def export_traces(ctx: ProjectAnnotator, session: SessionDep,
                   payload: Annotated[tuple, Depends(otlp_body)]) -> Response:
     body, content_type, content_encoding = payload
-    with in_flight.slot():
-        try:
-            decoded = otlp.decode_export(body, content_type, content_encoding,
-                                         max_bytes=limits_settings().max_body_bytes * 4)
-        except otlp.OtlpDecodeError as error:
-            raise OtlpRequestError(error) from None
-        if decoded.spans:
-            flows.ingest(session, ctx.project.id, decoded.spans)
+    try:
+        decoded = otlp.decode_export(body, content_type, content_encoding,
+                                     max_bytes=limits_settings().max_body_bytes * 4)
+    except otlp.OtlpDecodeError as error:
+        raise OtlpRequestError(error) from None
+    if decoded.spans:
+        flows.ingest(session, ctx.project.id, decoded.spans)
     answer = otlp.build_response(len(decoded.rejected), decoded.error_message(), decoded.encoding)
     return Response(answer, media_type=otlp.CONTENT_TYPES[decoded.encoding])
 
 
 @router.post("/traces", response_model=IngestResult, summary="Ingest traces with their spans (native REST)")
 def ingest_traces(batch: TraceBatchCreate, ctx: ProjectAnnotator, session: SessionDep) -> IngestResult:
-    with in_flight.slot():
-        spans, keys = service.records_from_rest(batch.traces)
-        outcome = flows.ingest(session, ctx.project.id, spans, keys)
+    spans, keys = service.records_from_rest(batch.traces)
+    outcome = flows.ingest(session, ctx.project.id, spans, keys)
     return IngestResult(traces=len(outcome.trace_ids), spans_stored=outcome.stored,
                         spans_duplicate=outcome.duplicates)
 
