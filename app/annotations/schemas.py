@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.annotations.service import FILTER_FIELDS
+from app.traces.filters import FILTER_FIELDS
 
 
 class QueueCreate(BaseModel):

@@ -20,10 +20,9 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.settings import annotation_settings
 from app.issues import service as issues
 from app.traces import repository as traces_repository
-from app.traces.service import TraceFilter
+from app.traces import service as traces_service
+from app.traces.filters import TraceFilter
 
-FILTER_FIELDS = ("start_from", "start_to", "name", "model", "tag", "release", "environment", "session_id",
-                 "user_id", "status", "annotated", "q")
 MATCHING_LIMIT = 10_000  # "all matching" from the explorer adds at most this many traces
 MAX_FEEDBACK = 20_000
 
@@ -60,21 +59,12 @@ def _check_spec(spec: QueueSpec) -> None:
 
 
 def stored_filter(raw: dict) -> dict:
-    """Keep known explorer filter fields only, validated by building the filter."""
-    kept = {k: v for k, v in raw.items() if k in FILTER_FIELDS and v not in (None, "")}
-    trace_filter(kept)
-    return kept
+    """A trace filter as JSON to keep: validated, known fields only (the one trace filter)."""
+    return trace_filter(raw).stored()
 
 
 def trace_filter(stored: dict) -> TraceFilter:
-    values = dict(stored)
-    for name in ("start_from", "start_to"):
-        if isinstance(values.get(name), str):
-            try:
-                values[name] = datetime.fromisoformat(values[name])
-            except ValueError:
-                raise Unprocessable(f"{name} must be an ISO date-time.") from None
-    return TraceFilter(**values)
+    return traces_service.parse_filter(stored)
 
 
 def _check_members(session: Session, project_id: int, organization_id: int, user_ids: Iterable[int]) -> list[int]:

@@ -8,12 +8,11 @@ reopens what is on screen. Keyboard handling lives in `static/js/annotate.js`.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 from sqlalchemy.orm import Session
 
 from app.accounts import repository as accounts_repository
@@ -23,24 +22,21 @@ from app.annotations import flows, repository, service
 from app.annotations.agreement import PASS
 from app.annotations.deps import QueueDep
 from app.annotations.models import AnnotationQueue, QueueItem
-from app.annotations.service import FILTER_FIELDS, Judgement, QueueSpec
+from app.annotations.service import Judgement, QueueSpec
 from app.core.deps import SessionDep
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
 from app.core.templating import form_error, is_partial, redirect, render
 from app.issues import repository as issues_repository
 from app.traces import repository as traces_repository
+from app.traces import service as traces_service
+from app.traces.filters import DATE_FIELDS, FILTER_FIELDS, LABELS, parse_utc
 from app.traces.views import list_query
 
 router = APIRouter(include_in_schema=False)
 
 SHORTCUT_ISSUES = 9  # failure modes reachable with the keys 1–9
 DISPUTES_SHOWN = 50
-FILTER_LABELS = {"q": "Words in input or output", "name": "Trace name", "model": "Model", "tag": "Tag",
-                 "release": "Release", "environment": "Environment", "session_id": "Session",
-                 "user_id": "User", "status": "Status", "annotated": "Annotation (yes, no, fail or pass)",
-                 "start_from": "From (UTC)", "start_to": "To (UTC)"}
-DATE_FILTERS = ("start_from", "start_to")
 
 
 def queue_url(queue: AnnotationQueue) -> str:
@@ -115,7 +111,11 @@ def queue_list(project_id: int, request: Request, ctx: ProjectViewer, session: S
 # Creating and editing a queue
 
 
-class QueueForm(BaseModel):
+# The filter part of the queue form: one text field per trace-filter field, `filter_<name>`.
+_QueueFilterFields = create_model("_QueueFilterFields", **{f"filter_{name}": (str, "") for name in FILTER_FIELDS})
+
+
+class QueueForm(_QueueFilterFields):
     """The queue form as typed: kept as text so a refused form comes back exactly as it was."""
 
     name: str = ""
@@ -125,18 +125,6 @@ class QueueForm(BaseModel):
     sampling_percent: str = "100"
     cap: str = ""
     live: str = ""
-    filter_q: str = ""
-    filter_name: str = ""
-    filter_model: str = ""
-    filter_tag: str = ""
-    filter_release: str = ""
-    filter_environment: str = ""
-    filter_session_id: str = ""
-    filter_user_id: str = ""
-    filter_status: str = ""
-    filter_annotated: str = ""
-    filter_start_from: str = ""
-    filter_start_to: str = ""
 
     def filter_value(self, name: str) -> str:
         return getattr(self, f"filter_{name}")
@@ -144,7 +132,7 @@ class QueueForm(BaseModel):
     @classmethod
     def of_queue(cls, queue: AnnotationQueue, member_ids: Sequence[int]) -> "QueueForm":
         stored = queue.filter or {}
-        filters = {f"filter_{name}": _form_date(stored.get(name)) if name in DATE_FILTERS
+        filters = {f"filter_{name}": _form_date(stored.get(name)) if name in DATE_FIELDS
                    else str(stored.get(name) or "") for name in FILTER_FIELDS}
         return cls(name=queue.name, instructions=queue.instructions,
                    annotators_per_item=str(queue.annotators_per_item), member_ids=[str(m) for m in member_ids],
@@ -157,18 +145,7 @@ QueueFormData = Annotated[QueueForm, Form()]
 
 def _form_date(stored: str | None) -> str:
     """A stored ISO time as a datetime-local value (UTC, to the minute)."""
-    if not stored:
-        return ""
-    return datetime.fromisoformat(stored).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
-
-
-def _utc_iso(value: str, label: str, field_name: str) -> str:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise Unprocessable(f"{label} must be a date and time like 2026-01-31T14:00.",
-                            details={"field": field_name}) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).isoformat()
+    return parse_utc(stored).strftime("%Y-%m-%dT%H:%M") if stored else ""
 
 
 def _whole_number(value: str, label: str, field_name: str) -> int:
@@ -188,12 +165,11 @@ def _sampling_rate(value: str) -> float:
 
 
 def _filter_of(form: QueueForm) -> dict:
-    stored = {}
-    for name in FILTER_FIELDS:
-        value = form.filter_value(name).strip()
-        if value:
-            stored[name] = _utc_iso(value, FILTER_LABELS[name], "filter") if name in DATE_FILTERS else value
-    return service.stored_filter(stored)
+    try:
+        return service.stored_filter({name: form.filter_value(name) for name in FILTER_FIELDS})
+    except Unprocessable as error:
+        field = (error.details or {}).get("field")
+        raise Unprocessable(error.message, details={"field": f"filter_{field}" if field else "filter"}) from None
 
 
 def spec_of(form: QueueForm) -> QueueSpec:
@@ -221,7 +197,9 @@ def wants_fill(queue: AnnotationQueue) -> bool:
 def queue_form_context(session: Session, ctx: ProjectContext, form: QueueForm,
                        queue: AnnotationQueue | None) -> dict:
     return {"nav": "queues", "project": ctx.project, "queue": queue, "form": form,
-            "members": possible_annotators(session, ctx.project.organization_id), "filter_labels": FILTER_LABELS}
+            "members": possible_annotators(session, ctx.project.organization_id),
+            "filter_labels": {name: LABELS[name] for name in FILTER_FIELDS},
+            "filter_choices": traces_service.filter_choices(session, ctx.project.id)}
 
 
 def refused_queue_form(request: Request, session: Session, ctx: ProjectContext, form: QueueForm,

@@ -10,10 +10,10 @@ many evaluators or issues the project has.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
 from app.issues import repository as issues_repository
 from app.issues.models import Issue
 from app.traces import service as traces_service
+from app.traces.filters import ANNOTATION_CHOICES, LABELS, STATUS_CHOICES
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,8 +41,8 @@ TOP_TERMS = 8
 BACKFILL_PRESETS = {"24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
                     "30d": ("Last 30 days", timedelta(days=30)), "all": ("All time", None),
                     "custom": ("Custom range", None)}
-BACKFILL_TEXT_FILTERS = {"name": "Trace name", "release": "Release", "environment": "Environment", "tag": "Tag",
-                         "q": "Text search"}
+# What the backfill form offers beyond the time range (fields of the one trace filter).
+BACKFILL_FIELDS = ("status", "annotated", "name", "release", "environment", "tag", "q")
 FIELD_LABELS = {"output": "output", "input": "input", "system": "system prompt", "conversation": "conversation",
                 "tool_calls": "tool calls", "tool_results": "tool results", "metadata": "metadata"}
 
@@ -380,45 +381,37 @@ class BackfillForm:
     preset: str = "7d"
     start_from: str = ""
     start_to: str = ""
-    status: str = ""
-    text: dict | None = None
+    fields: dict[str, str] | None = None  # the other filter fields, as typed
 
     def filters(self, now: datetime) -> dict:
-        """Explorer filter fields; a preset becomes a start time (fixed at the moment of asking)."""
+        """Trace filter fields; a preset becomes a start time (fixed at the moment of asking)."""
         if self.preset not in BACKFILL_PRESETS:
             raise Unprocessable(f"Unknown time range {self.preset!r}.", details={"field": "preset"})
-        found = {name: value.strip() for name, value in (self.text or {}).items() if value.strip()}
+        found: dict = dict(self.fields or {})
         window = BACKFILL_PRESETS[self.preset][1]
         if window is not None:
-            found["start_from"] = (now - window).isoformat()
+            found["start_from"] = now - window
         if self.preset == "custom":
-            found.update({k: _utc(v) for k, v in (("start_from", self.start_from), ("start_to", self.start_to)) if v})
-        if self.status:
-            found["status"] = self.status
+            found.update(start_from=self.start_from, start_to=self.start_to)
         return found
 
 
-def _utc(local: str) -> str:
-    """A datetime-local value, read as UTC (the page shows times in UTC)."""
-    try:
-        value = datetime.fromisoformat(local)
-    except ValueError:
-        raise Unprocessable(f"{local!r} is not a date and time.", details={"field": "preset"}) from None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+async def read_backfill_form(request: Request) -> BackfillForm:
+    typed = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    return BackfillForm(preset=typed.get("preset", "7d"), start_from=typed.get("start_from", ""),
+                        start_to=typed.get("start_to", ""),
+                        fields={name: typed.get(name, "") for name in BACKFILL_FIELDS})
 
 
 def backfill_choices() -> dict:
-    return {"presets": BACKFILL_PRESETS, "text_filters": BACKFILL_TEXT_FILTERS}
+    return {"presets": BACKFILL_PRESETS, "filter_labels": {name: LABELS[name] for name in BACKFILL_FIELDS},
+            "filter_choices": {"status": STATUS_CHOICES, "annotated": ANNOTATION_CHOICES}}
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/backfills")
 def start_backfill(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
-                   preset: FormStr = "7d", start_from: FormStr = "", start_to: FormStr = "", status: FormStr = "",
-                   name: FormStr = "", release: FormStr = "", environment: FormStr = "", tag: FormStr = "",
-                   q: FormStr = "") -> HTMLResponse:
+                   form: Annotated[BackfillForm, Depends(read_backfill_form)]) -> HTMLResponse:
     """Start a run over past traces; the form comes back (with any error), the run list out of band."""
-    text = {"name": name, "release": release, "environment": environment, "tag": tag, "q": q}
-    form = BackfillForm(preset, start_from, start_to, status, text)
     context = {"project": ctx.project, "evaluator": evaluator, "backfill": form, **backfill_choices()}
     try:
         flows.start_backfill(session, ctx.project.id, [evaluator.id], form.filters(utcnow()))

@@ -1,6 +1,5 @@
 """Trace ingestion (OTLP/HTTP and native REST) and reads, under /v1 and /api/v1."""
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,6 +9,7 @@ from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.settings import limits_settings
 from app.traces import flows, otlp, repository, service
+from app.traces.filters import TraceFilter
 from app.traces.schemas import IngestResult, TraceBatchCreate, TraceDetail, TracePage, TraceRead
 
 otlp_router = APIRouter(tags=["ingestion"])
@@ -68,25 +68,10 @@ def ingest_traces(batch: TraceBatchCreate, ctx: ProjectAnnotator, session: Sessi
 
 @router.get("/traces", response_model=TracePage, summary="List traces (filters, keyset pagination)")
 def list_traces(
-    ctx: ProjectViewer, session: SessionDep,
-    start_from: datetime | None = None, start_to: datetime | None = None,
-    name: str | None = None, model: str | None = None, tag: str | None = None,
-    release: str | None = None, environment: str | None = None,
-    session_id: str | None = None, user_id: str | None = None,
-    status: Annotated[str | None, Query(pattern="^(error|ok)$")] = None,
-    annotated: Annotated[str | None, Query(
-        pattern="^(yes|no|fail|pass)$",
-        description="yes/no: has an annotation or none; fail/pass: has a failing/passing annotation")] = None,
-    q: Annotated[str | None, Query(max_length=500, description="Full-text search of input/output")] = None,
-    sort: Annotated[str, Query(pattern="^(time|latency|tokens|cost)$")] = "time",
-    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "desc",
+    ctx: ProjectViewer, session: SessionDep, filters: Annotated[TraceFilter, Query()],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> TracePage:
-    filters = service.TraceFilter(start_from=start_from, start_to=start_to, name=name, model=model, tag=tag,
-                                  release=release, environment=environment, session_id=session_id,
-                                  user_id=user_id, status=status, annotated=annotated, q=q, sort=sort,
-                                  order=order)
     items, next_cursor = service.list_traces(session, ctx.project.id, filters, limit=limit, cursor=cursor)
     return TracePage(items=[TraceRead.model_validate(t) for t in items], next_cursor=next_cursor)
 

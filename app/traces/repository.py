@@ -16,9 +16,10 @@ from datetime import datetime
 
 import orjson
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import column, exists, func, select, table, text, tuple_
+from sqlalchemy import column, exists, func, select, table, text, tuple_, union
 from sqlalchemy.orm import Session
 
+from app.traces.filters import TraceFilter
 from app.traces.models import Span, Trace
 
 
@@ -317,7 +318,7 @@ def sort_value(trace: Trace, sort: str):
 
 def list_traces(session: Session, project_id: int, filters, *, limit: int, after: tuple | None) -> list[Trace]:
     """One page of traces, newest (or largest) first, by keyset on (sort column, id)."""
-    query = select(Trace).where(Trace.project_id == project_id, *_conditions(filters))
+    query = select(Trace).where(Trace.project_id == project_id, *_conditions(project_id, filters))
     return list(session.scalars(_keyset_page(query, filters, limit=limit, after=after)))
 
 
@@ -350,7 +351,7 @@ def trace_summaries(session: Session, project_id: int, filters, *, limit: int, a
                     preview_chars: int = PREVIEW_CHARS) -> list:
     """Like `list_traces`, but rows of what a list shows, with the first `preview_chars` of input
     and output."""
-    query = select(*_summary_columns(preview_chars)).where(Trace.project_id == project_id, *_conditions(filters))
+    query = select(*_summary_columns(preview_chars)).where(Trace.project_id == project_id, *_conditions(project_id, filters))
     return list(session.execute(_keyset_page(query, filters, limit=limit, after=after)))
 
 
@@ -358,7 +359,7 @@ def get_span(session: Session, trace_id: int, span_id: int) -> Span | None:
     return session.scalar(select(Span).where(Span.trace_id == trace_id, Span.id == span_id))
 
 
-def _conditions(f) -> list:
+def _conditions(project_id: int, f: TraceFilter) -> list:
     conditions = []
     if f.start_from:
         conditions.append(Trace.start_time >= f.start_from)
@@ -379,28 +380,63 @@ def _conditions(f) -> list:
     elif f.status == "ok":
         conditions.append(~Trace.has_error)
     if f.annotated:
-        conditions.append(_annotated(f.annotated))
+        conditions.append(_annotated(project_id, f.annotated))
+    if f.evaluator:
+        conditions.append(Trace.id.in_(_judged_by(project_id, f.evaluator, f.evaluator_verdict)))
+    if f.issue:
+        conditions.append(Trace.id.in_(_of_issue(project_id, f.issue)))
     if f.q:
         conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
     return conditions
 
 
-# The annotations domain's table, named here rather than imported, so that the traces SQL does
-# not depend on that domain's models. Its unique (trace_id, annotator) index answers each EXISTS.
-_annotation = table("annotation", column("trace_id"), column("verdict"))
+# Other domains' tables, named here rather than imported, so that the traces SQL does not depend
+# on their models. `trace_label` and `trace_label_issue` are views holding the one human-label
+# rule (see their migration): the same rule as annotations' `labels_for_traces`.
+_annotation = table("annotation", column("trace_id"))
+_label = table("trace_label", column("trace_id"), column("project_id"), column("verdict"))
+_label_issue = table("trace_label_issue", column("trace_id"), column("project_id"), column("issue_id"))
+_evaluator = table("evaluator", column("id"), column("project_id"), column("issue_id"), column("active"),
+                   column("active_version_id"))
+_result = table("eval_result", column("trace_id"), column("evaluator_version_id"), column("verdict"))
 
 
-def _annotated(choice: str):
-    """"yes"/"no": has an annotation or none; "fail"/"pass": has one with that verdict."""
-    annotation = exists().where(_annotation.c.trace_id == Trace.id)
+def _annotated(project_id: int, choice: str):
+    """"yes"/"no": has an annotation or none; "fail"/"pass": the trace's human label is that."""
     if choice in ("fail", "pass"):
-        annotation = annotation.where(_annotation.c.verdict == choice)
+        return Trace.id.in_(select(_label.c.trace_id).where(_label.c.project_id == project_id,
+                                                             _label.c.verdict == choice))
+    # The unique (trace_id, annotator) index answers each EXISTS.
+    annotation = exists().where(_annotation.c.trace_id == Trace.id)
     return ~annotation if choice == "no" else annotation
+
+
+def _active_results(project_id: int):
+    """Verdicts of evaluators' active versions, with the evaluator's columns."""
+    return (select(_result.c.trace_id)
+            .join_from(_evaluator, _result, _result.c.evaluator_version_id == _evaluator.c.active_version_id)
+            .where(_evaluator.c.project_id == project_id))
+
+
+def _judged_by(project_id: int, evaluator_id: int, verdict: str | None):
+    """Traces the evaluator's active version judged (with this verdict, if one is given)."""
+    query = _active_results(project_id).where(_evaluator.c.id == evaluator_id)
+    return query.where(_result.c.verdict == verdict) if verdict else query
+
+
+def _of_issue(project_id: int, issue_id: int):
+    """Traces whose human label names the issue, or that an active evaluator of it failed (what
+    counts as the issue's occurrences)."""
+    labelled = select(_label_issue.c.trace_id).where(_label_issue.c.project_id == project_id,
+                                                     _label_issue.c.issue_id == issue_id)
+    detected = _active_results(project_id).where(_evaluator.c.issue_id == issue_id, _evaluator.c.active,
+                                                  _result.c.verdict == "fail")
+    return union(labelled, detected)
 
 
 def matching_trace_ids(project_id: int, filters):
     """A select of the ids of the project's traces matching `filters`, newest first."""
-    return (select(Trace.id).where(Trace.project_id == project_id, *_conditions(filters))
+    return (select(Trace.id).where(Trace.project_id == project_id, *_conditions(project_id, filters))
             .order_by(Trace.start_time.desc(), Trace.id.desc()))
 
 
@@ -432,3 +468,19 @@ def span_facts(session: Session, trace_ids: Sequence[int], max_chars: int = 2000
 
 def traces_by_id(session: Session, trace_ids: Sequence[int]) -> list[Trace]:
     return list(session.scalars(select(Trace).where(Trace.id.in_(list(trace_ids))).order_by(Trace.id)))
+
+
+_FILTER_OPTIONS = text("""
+SELECT 'evaluator' AS kind, id, name AS label FROM evaluator WHERE project_id = :project_id
+UNION ALL
+SELECT 'issue', id, title FROM issue WHERE project_id = :project_id AND merged_into_id IS NULL
+ORDER BY kind, label, id
+""")
+
+
+def filter_options(session: Session, project_id: int) -> dict[str, dict[int, str]]:
+    """The project's evaluators and (unmerged) issues by id, for the filter's choices."""
+    options: dict[str, dict[int, str]] = {"evaluator": {}, "issue": {}}
+    for kind, row_id, label in session.execute(_FILTER_OPTIONS, {"project_id": project_id}):
+        options[kind][row_id] = label
+    return options

@@ -4,16 +4,19 @@ import base64
 import hashlib
 import binascii
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.traces import repository
+from app.traces.filters import (ANNOTATION_CHOICES, STATUS_CHOICES, VERDICT_CHOICES, FilterError, TraceFilter,
+                                 read_filter)
 from app.traces.models import Trace
 from app.traces.repository import Rollup, TraceKey
 from app.traces.schemas import TraceCreate
@@ -145,38 +148,13 @@ def _add_span(rollup: Rollup, span: SpanRecord) -> None:
 # Reading
 
 
-SORTS = {"time": "start_time", "latency": "duration_ms", "tokens": "tokens_total", "cost": "cost"}
-ANNOTATED = ("yes", "no", "fail", "pass")  # has an annotation, has none, has a failing / a passing one
-
-
-@dataclass
-class TraceFilter:
-    """What the explorer and `GET /api/v1/traces` can filter and sort by."""
-
-    start_from: datetime | None = None
-    start_to: datetime | None = None
-    name: str | None = None
-    model: str | None = None
-    tag: str | None = None
-    release: str | None = None
-    environment: str | None = None
-    session_id: str | None = None
-    user_id: str | None = None
-    status: str | None = None  # "error" | "ok"
-    annotated: str | None = None  # one of ANNOTATED
-    q: str | None = None
-    sort: str = "time"
-    order: str = "desc"
-
-    def __post_init__(self) -> None:
-        if self.sort not in SORTS:
-            raise Unprocessable(f"Unknown sort {self.sort!r}; use one of {', '.join(SORTS)}.")
-        if self.order not in ("asc", "desc"):
-            raise Unprocessable("order must be asc or desc.")
-        if self.status not in (None, "error", "ok"):
-            raise Unprocessable("status must be error or ok.")
-        if self.annotated not in (None, *ANNOTATED):
-            raise Unprocessable("annotated must be yes, no, fail or pass.")
+def parse_filter(values: Mapping[str, Any]) -> TraceFilter:
+    """A trace filter from a URL, a form or a stored filter; a value it cannot read is a 422 that
+    names the field."""
+    try:
+        return read_filter(values)
+    except FilterError as error:
+        raise Unprocessable(error.message, details={"field": error.field}) from None
 
 
 def encode_cursor(value, row_id: int) -> str:
@@ -331,3 +309,12 @@ def _trace_labels(trace: Trace) -> dict:
 
 def hash_text(value: str) -> str:
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()[:16]
+
+
+def filter_choices(session: Session, project_id: int) -> dict[str, dict[str, str]]:
+    """The values a filter form offers for each field that has a fixed set (the rest are typed)."""
+    options = repository.filter_options(session, project_id)
+    return {"status": STATUS_CHOICES, "annotated": ANNOTATION_CHOICES,
+            "evaluator": {str(k): v for k, v in options["evaluator"].items()},
+            "evaluator_verdict": VERDICT_CHOICES,
+            "issue": {str(k): f"#{k} {v}" for k, v in options["issue"].items()}}

@@ -10,7 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -27,7 +27,7 @@ from app.core.formatting import pretty_json
 from app.core.templating import is_partial, render, templates
 from app.traces import repository, service
 from app.traces.models import Span
-from app.traces.service import TraceFilter
+from app.traces.filters import LABELS, TEXT_FIELDS, TraceFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,11 +40,11 @@ TIME_RANGES = {
     "7d": ("Last 7 days", timedelta(days=7)),
     "30d": ("Last 30 days", timedelta(days=30)),
 }
-TEXT_FILTERS = ("q", "name", "model", "tag", "release", "environment", "session_id", "user_id")
-LIST_PARAMS = (*TEXT_FILTERS, "status", "annotated", "range", "from", "to", "sort", "order")
+# The explorer's URL is the trace filter's fields, with `from`/`to` for the time window (the
+# model reads both spellings) and `range` for a preset that moves with the clock.
+URL_NAMES = {"start_from": "from", "start_to": "to"}
+LIST_PARAMS = ("range", *(URL_NAMES.get(name, name) for name in TraceFilter.model_fields))
 ORDERING_PARAMS = ("sort", "order")
-ANNOTATION_CHOICES = {"yes": "Annotated", "no": "Not annotated", "fail": "Failed", "pass": "Passed"}
-
 
 def pretty_json_text(text: str | None) -> str:
     """Text that holds a JSON object or array, pretty-printed; any other text as it is."""
@@ -86,31 +86,14 @@ def list_query(request: Request) -> ListQuery:
     whatever acts on "all matching" (adding to an annotation queue)."""
     params = {name: value.strip() for name, value in request.query_params.items()
               if name in LIST_PARAMS and value.strip()}
-    start_from, start_to = _time_window(params)
-    filters = TraceFilter(start_from=start_from, start_to=start_to, status=params.get("status"),
-                          annotated=params.get("annotated"), sort=params.get("sort", "time"),
-                          order=params.get("order", "desc"), **{name: params.get(name) for name in TEXT_FILTERS})
-    return ListQuery(params=params, filters=filters)
-
-
-def _time_window(params: dict[str, str]) -> tuple[datetime | None, datetime | None]:
-    """A preset ("last 24 hours") moves with the clock, so a shared link stays useful."""
-    preset = params.get("range")
+    values = dict(params)
+    preset = values.pop("range", None)
     if preset in TIME_RANGES:
-        return utcnow() - TIME_RANGES[preset][1], None
-    if preset not in (None, "custom"):
-        raise Unprocessable(f"Unknown time range {preset!r}.")
-    return _utc_param(params, "from"), _utc_param(params, "to")
-
-
-def _utc_param(params: dict[str, str], name: str) -> datetime | None:
-    if name not in params:
-        return None
-    try:
-        value = datetime.fromisoformat(params[name])
-    except ValueError:
-        raise Unprocessable(f"'{name}' must be a date and time like 2026-01-31T14:00.") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        # A preset ("last 24 hours") moves with the clock, so a shared link stays useful.
+        values.update({"from": utcnow() - TIME_RANGES[preset][1], "to": None})
+    elif preset not in (None, "custom"):
+        raise Unprocessable(f"Unknown time range {preset!r}.", details={"field": "range"})
+    return ListQuery(params=params, filters=service.parse_filter(values))
 
 
 def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | None, *, limit: int = PAGE_SIZE,
@@ -143,7 +126,8 @@ def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: S
     if cursor and is_partial(request):
         return render(request, "traces/_rows.html", context)
     context.update(
-        partial=is_partial(request), time_ranges=TIME_RANGES, annotation_choices=ANNOTATION_CHOICES,
+        partial=is_partial(request), time_ranges=TIME_RANGES, filter_labels=LABELS, text_fields=TEXT_FIELDS,
+        filter_choices=service.filter_choices(session, ctx.project.id),
         matching_limit=annotations_service.MATCHING_LIMIT,
         search_backlog=repository.search_backlog(session, ctx.project.id) if query.filters.q else 0,
         base_url=str(request.base_url).rstrip("/"))
@@ -263,7 +247,7 @@ def span_panel(project_id: int, trace_id: int, span_id: int, request: Request, c
 @router.get("/projects/{project_id}/sessions/{session_id:path}", response_class=HTMLResponse)
 def session_view(project_id: int, session_id: str, request: Request, ctx: ProjectViewer, session: SessionDep,
                  cursor: str | None = None) -> HTMLResponse:
-    filters = TraceFilter(session_id=session_id, sort="time", order="asc")
+    filters = service.parse_filter({"session_id": session_id, "order": "asc"})
     traces, next_cursor = trace_page(session, ctx.project.id, filters, cursor, limit=SESSION_PAGE_SIZE,
                                      preview_chars=SESSION_PREVIEW_CHARS)
     if not traces and not cursor:

@@ -145,7 +145,8 @@ def test_a_queue_fills_from_a_saved_filter_on_annotations(db, client, factory, p
     queue = repository.queues_of(db, project.id)[0]
     assert queue.filter == {"annotated": "no"} and queued_trace_ids(db, queue) == {traces[2].id, traces[3].id}
     edit = client.get(f"{base(queue)}/edit").text
-    assert 'name="filter_annotated" value="no"' in edit  # kept when the queue is edited
+    # Kept when the queue is edited.
+    assert re.search(r'<select name="filter_annotated"[^>]*>.*?<option value="no"\s+selected>', edit, re.S)
 
 
 def test_a_live_queue_is_not_filled_at_creation(db, client, factory, project, admin):
@@ -167,7 +168,8 @@ def test_a_live_queue_is_not_filled_at_creation(db, client, factory, project, ad
     ({"name": "  "}, 422, "Queue name"),
     ({"filter_start_from": "yesterday"}, 422, "date and time"),
     ({"filter_status": "broken"}, 422, "status"),
-    ({"filter_annotated": "maybe"}, 422, "annotated must be yes, no, fail or pass"),
+    ({"filter_annotated": "maybe"}, 422, "(annotated) must be yes, no, fail or pass"),
+    ({"filter_q": "refund\x00"}, 422, "Words in input or output (q) must not contain NUL characters"),
 ])
 def test_a_refused_queue_form_comes_back_in_place_as_typed(client, project, admin, fields, status, message):
     client.login(admin.email, PASSWORD)

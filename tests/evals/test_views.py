@@ -532,7 +532,7 @@ def test_a_bad_backfill_range_is_refused_in_place(db, project, admin, sent_jobs)
     response = admin.form(f"/projects/{project.id}/evaluators/{row.id}/backfills",
                           {"preset": "custom", "start_from": "yesterday"})
     assert response.status_code == 422 and 'id="backfill-form"' in response.text
-    assert "is not a date and time" in response.text
+    assert "From (UTC) (start_from) must be a date and time like 2026-01-31T14:00" in response.text
     assert db.scalar(select(func.count()).select_from(EvalRun)) == 0 and sent_jobs == []
 
 

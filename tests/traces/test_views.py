@@ -199,9 +199,13 @@ def test_no_match_is_not_the_empty_project(viewer, auth, project):
 
 @pytest.mark.parametrize(("query", "message"), [
     ("?range=custom&from=yesterday", "must be a date and time like 2026-01-31T14:00"),
-    ("?sort=nonsense", "Unknown sort"),
+    ("?sort=nonsense", "Sort by (sort) must be time, latency, tokens or cost"),
     ("?range=5y", "Unknown time range"),
-    ("?status=broken", "status must be error or ok"),
+    ("?status=broken", "Status (status) must be error or ok"),
+    ("?q=a%00b", "Words in input or output (q) must not contain NUL characters"),
+    ("?name=x%00", "Trace name (name) must not contain NUL characters"),
+    ("?evaluator=abc", "Evaluator (evaluator) must be an id"),
+    ("?evaluator_verdict=fail", "An evaluator verdict needs an evaluator"),
 ])
 def test_bad_filter_values_get_a_clear_error(viewer, project, query, message):
     response = viewer.get(f"/projects/{project.id}/traces{query}")
@@ -217,7 +221,8 @@ def annotate(db, project, external_id: str, verdict: str, annotator: str = "impo
 
 @pytest.fixture
 def annotated(viewer, auth, project, db):
-    """a: failed by one annotator, passed by another; b: passed; c (an error) and d: none."""
+    """a: failed by one annotator, passed by another (a tie: no label); b: passed; c (an error) and
+    d: none."""
     send(viewer, auth, flat("a"), flat("b", minutes_ago=1, environment="staging"),
          with_llm_span("c", error=True, minutes_ago=2), flat("d", minutes_ago=3, environment="staging"))
     annotate(db, project, "a", "fail")
@@ -230,8 +235,8 @@ def test_the_list_filters_on_annotations(viewer, project, annotated):
         "": ["a", "b", "c", "d"],
         "?annotated=yes": ["a", "b"],
         "?annotated=no": ["c", "d"],
-        "?annotated=fail": ["a"],
-        "?annotated=pass": ["a", "b"],
+        "?annotated=fail": [],
+        "?annotated=pass": ["b"],
         "?annotated=no&status=error": ["c"],
         "?annotated=pass&environment=staging": ["b"],
         "?annotated=no&environment=staging": ["d"],
@@ -240,9 +245,9 @@ def test_the_list_filters_on_annotations(viewer, project, annotated):
         assert listed(list_page(viewer, project, query)) == expected, query
     html = list_page(viewer, project, "?annotated=fail")
     assert re.search(r'<select name="annotated">\s*<option value="">Any</option>', html)
-    assert re.search(r'<option value="fail"\s+selected>Failed</option>', html)
+    assert re.search(r'<option value="fail"\s+selected>Labelled failed</option>', html)
     response = viewer.get(f"/projects/{project.id}/traces?annotated=maybe")
-    assert response.status_code == 422 and "annotated must be yes, no, fail or pass" in response.text
+    assert response.status_code == 422 and "(annotated) must be yes, no, fail or pass" in response.text
 
 
 def test_the_api_filters_on_annotations(viewer, auth, annotated):
@@ -253,7 +258,8 @@ def test_the_api_filters_on_annotations(viewer, auth, annotated):
 
     assert names("?annotated=yes") == ["a", "b"]
     assert names("?annotated=no") == ["c", "d"]
-    assert names("?annotated=fail") == ["a"]
+    assert names("?annotated=fail") == []
+    assert names("?annotated=pass") == ["b"]
     assert names("?annotated=pass&environment=staging") == ["b"]
     assert names("?annotated=no&status=ok") == ["d"]
     assert viewer.get("/api/v1/traces?annotated=maybe", headers=auth).status_code == 422
