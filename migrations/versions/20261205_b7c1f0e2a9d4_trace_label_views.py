@@ -8,14 +8,14 @@ of the annotators who said fail. Filters (explorer, queues, backfills) read thes
 a disputed trace is never both "failed" and "passed", and an adjudicated pass is not "failed".
 
 Revision ID: b7c1f0e2a9d4
-Revises: 5e026476599f
+Revises: 8c1f2e7a9b10
 Create Date: 2026-12-05 18:20:00+00:00
 """
 
 from alembic import op
 
 revision = 'b7c1f0e2a9d4'
-down_revision = '5e026476599f'
+down_revision = '8c1f2e7a9b10'
 branch_labels = None
 depends_on = None
 
