@@ -26,6 +26,8 @@ celery_app.conf.update(
         # Skips projects whose failures and issues did not change since the last run.
         "issues-suggestions": {"task": "issues.refresh_suggestions", "schedule": 600.0},
         "issues-sweep-alerts": {"task": "issues.sweep_alerts", "schedule": 120.0},
+        # Daily roll-ups of the dashboard: only days with new traces or verdicts (and today) are recomputed.
+        "dashboard-refresh": {"task": "dashboard.refresh", "schedule": 60.0},
     },
 )
 

@@ -97,7 +97,8 @@ def unit_of_work() -> Iterator[Session]:
 
 
 MODEL_MODULES = ("app.accounts.models", "app.audit.models", "app.traces.models", "app.issues.models",
-                 "app.annotations.models", "app.evals.models", "app.gate.models")
+                 "app.annotations.models", "app.evals.models", "app.gate.models",
+                 "app.dashboard.models")
 
 
 def import_all_models() -> type[Base]:

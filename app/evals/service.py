@@ -334,17 +334,18 @@ def verdicts(version: EvaluatorVersion, views: list[dict]) -> list[generation.Ve
 def estimated_failure_rate(session: Session, version: EvaluatorVersion, window: timedelta = RATE_WINDOW) -> dict:
     """Observed fail rate of the version over the window, corrected for its errors (Rogan–Gladen)."""
     fails, total = repository.verdict_counts(session, version.id, since=utcnow() - window)
-    return _corrected_rate(version, fails, total)
+    return corrected_rate(version, fails, total)
 
 
 def estimated_failure_rates(session: Session, versions: Sequence[EvaluatorVersion],
                             window: timedelta = RATE_WINDOW) -> dict[int, dict]:
     """`estimated_failure_rate` of many versions (by version id), counted in one query."""
     counts = repository.verdict_counts_for_versions(session, [v.id for v in versions], since=utcnow() - window)
-    return {v.id: _corrected_rate(v, *counts[v.id]) for v in versions}
+    return {v.id: corrected_rate(v, *counts[v.id]) for v in versions}
 
 
-def _corrected_rate(version: EvaluatorVersion, fails: int, total: int) -> dict:
+def corrected_rate(version: EvaluatorVersion, fails: int, total: int) -> dict:
+    """Observed fails / total corrected for the version's TPR/TNR, with its interval (needs numpy)."""
     observed = fails / total if total else None
     if observed is None or version.tpr is None or version.tnr is None:
         return {"observed": observed, "n": total, "estimate": None, "ci": None,

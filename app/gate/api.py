@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 
-from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
+from app.core.deps import SessionDep
 from app.gate import flows, repository, service
 from app.gate.schemas import (GateRunCreate, GateRunRead, GateRunSummary, GateThresholds, GateThresholdsRead,
                               OutputsReceived)

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.accounts.access import ProjectAdmin, ProjectViewer, SessionDep
+from app.accounts.access import ProjectAdmin, ProjectViewer
+from app.core.deps import SessionDep
 from app.accounts.models import Role
 from app.core.errors import Unprocessable
 from app.core.templating import is_partial, redirect, render
