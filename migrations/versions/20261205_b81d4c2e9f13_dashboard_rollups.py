@@ -1,7 +1,7 @@
 """Daily roll-ups of the dashboard.
 
 Revision ID: b81d4c2e9f13
-Revises: 8c1f2e7a9b10
+Revises: b7c1f0e2a9d4
 Create Date: 2026-12-05 18:10:00+00:00
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'b81d4c2e9f13'
-down_revision = '8c1f2e7a9b10'
+down_revision = 'b7c1f0e2a9d4'
 branch_labels = None
 depends_on = None
 
