@@ -86,18 +86,30 @@ def db(database_url, redis_url):
 @pytest.fixture
 def app(db, redis_client):
     """The real application, its request sessions joined to the test's transaction."""
+    from sqlalchemy.orm import Session
+
     from app.core.deps import get_session
     from app.main import create_app
 
     application = create_app()
 
     def test_session():
+        # Like the real unit of work: a session of its own, committed or rolled back and
+        # then closed, so ORM rows a request loaded are detached afterwards (an error page
+        # that touches them fails here as it does in production). It shares the test's
+        # connection: commits release a savepoint inside the test's transaction.
+        db.flush()
+        session = Session(bind=db.connection(), join_transaction_mode="create_savepoint",
+                          expire_on_commit=False)
         try:
-            yield db
-            db.commit()
+            yield session
+            session.commit()
         except BaseException:
-            db.rollback()
+            session.rollback()
             raise
+        finally:
+            session.close()
+            db.expire_all()  # the test's own rows reload what the request changed
 
     application.dependency_overrides[get_session] = test_session
     return application

@@ -17,6 +17,7 @@ from app.accounts.models import ApiKey, Project, Role, User
 from app.core.db import get_engine, utcnow
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
+from app.core.templating import remember_for_layout
 
 API_KEY_ROLE = Role.annotator
 
@@ -77,7 +78,7 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     user = repository.get_user(session, user_id) if isinstance(user_id, int) else None
     if user is None or not user.is_active:
         return Principal()
-    request.state.user = user
+    remember_for_layout(request, user=user)
     return Principal(user=user)
 
 
@@ -113,6 +114,7 @@ def get_project_access(request: Request, session: SessionDep, principal: Princip
     if project is None or role is None:
         # Same answer for "absent" and "not yours": no probing of other projects.
         raise NotFound("No such project.")
+    remember_for_layout(request, project=project, role=role)  # a refusal still shows its nav
     return ProjectContext(project=project, role=role, principal=principal)
 
 
@@ -125,8 +127,6 @@ def require_project(min_role: Role):
     def dependency(request: Request, access: ProjectAccess) -> ProjectContext:
         if not access.role.at_least(min_role):
             raise Forbidden(f"This needs the {min_role.value} role; you are {access.role.value}.")
-        request.state.nav_project = access.project
-        request.state.role = access.role
         if access.user is not None and "session" in request.scope:
             request.session["pid"] = access.project.id  # the project "/" returns to
         return access

@@ -1,6 +1,7 @@
 """Jinja2 templates (autoescape on: trace content is hostile input)."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,29 @@ STATIC_DIR = ROOT / "static"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals["worker_running"] = heartbeat.worker_running
 register_filters(templates.env)
+
+
+@dataclass(frozen=True)
+class LayoutUser:
+    id: int
+    display_name: str
+
+
+@dataclass(frozen=True)
+class LayoutProject:
+    id: int
+    name: str
+
+
+def remember_for_layout(request: Request, *, user=None, project=None, role=None) -> None:
+    """Keep what the base layout shows as plain values, not ORM rows: an error page is
+    rendered after the request's session rolled back and closed, when rows are detached."""
+    if user is not None:
+        request.state.user = LayoutUser(id=user.id, display_name=user.display_name)
+    if project is not None:
+        request.state.nav_project = LayoutProject(id=project.id, name=project.name)
+    if role is not None:
+        request.state.role = role
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None,
