@@ -188,7 +188,13 @@ def test_an_empty_project_says_how_to_send_traces(viewer, project):
     html = list_page(viewer, project)
     assert "No traces yet" in html
     assert "http://testserver/v1/traces" in html and "http://testserver/api/v1/traces" in html
-    assert f'href="/projects/{project.id}/settings"' in html
+    # A viewer cannot open the settings page where keys are made: told who can, not linked there.
+    assert f'href="/projects/{project.id}/settings"' not in html and "an admin of the project creates one" in html
+
+
+def test_an_empty_project_links_admins_to_their_keys(client, factory, project):
+    client.login(factory.user("admin").email, PASSWORD)
+    assert f'href="/projects/{project.id}/settings"' in list_page(client, project)
 
 
 def test_no_match_is_not_the_empty_project(viewer, auth, project):
