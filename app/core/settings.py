@@ -128,6 +128,9 @@ class IssueSettings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=30.0, gt=0)
+    # Let webhooks reach loopback, private and link-local addresses (a receiver on this machine or
+    # the internal network). Off: a URL is user input, and those addresses are the server's own.
+    webhook_allow_private: bool = False
 
 
 @lru_cache

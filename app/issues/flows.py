@@ -371,7 +371,8 @@ def deliver(session: Session, delivery_id: int, now: datetime | None = None) -> 
     settings = issue_settings()
     body = webhooks.body_bytes(delivery.payload)
     headers = webhooks.signed_headers(webhook.secret, body, kind=delivery.kind, delivery_id=delivery.id)
-    attempt = webhooks.post(webhook.url, body, headers, timeout=settings.webhook_timeout_seconds)
+    attempt = webhooks.post(webhook.url, body, headers, timeout=settings.webhook_timeout_seconds,
+                            allow_private=settings.webhook_allow_private)
     return _record_attempt(delivery, attempt, now or utcnow())
 
 

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.issues import lifecycle, repository
+from app.core.settings import issue_settings
+from app.issues import lifecycle, repository, webhooks
 from app.issues.lifecycle import Actor, State
 from app.issues.models import Issue, IssueEvent, IssueSuggestion, Webhook
 
@@ -198,6 +199,11 @@ def check_webhook_url(url: str) -> str:
     if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unprocessable("A webhook URL must be an http:// or https:// address with a host.",
                             details={"field": "url"})
+    if not issue_settings().webhook_allow_private:
+        try:
+            webhooks.check_destination(url)
+        except webhooks.RefusedAddress as error:
+            raise Unprocessable(str(error), details={"field": "url"}) from None
     return url
 
 

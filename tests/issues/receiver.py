@@ -14,8 +14,10 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, status: int = 200, headers: dict[str, str] | None = None):
-        self.status, self.extra_headers = status, headers or {}
+    def __init__(self, status: int = 200, headers: dict[str, str] | None = None, body: bytes = b"ok"):
+        """A receiver on 127.0.0.1: Sextant reaches it only with SEXTANT_WEBHOOK_ALLOW_PRIVATE set
+        (`allow_private_webhooks`, or the worker's environment in end-to-end tests)."""
+        self.status, self.extra_headers, self.body = status, headers or {}, body
         self.received: list[Received] = []
         receiver = self
 
@@ -26,9 +28,9 @@ class Receiver:
                 self.send_response(receiver.status)
                 for name, value in receiver.extra_headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(receiver.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(receiver.body)
 
             def log_message(self, *args):
                 pass
@@ -53,3 +55,11 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def allow_private_webhooks(monkeypatch) -> None:
+    """Let this process's webhooks reach the local receiver (loopback is refused by default)."""
+    from app.core.settings import clear_caches
+
+    monkeypatch.setenv("SEXTANT_WEBHOOK_ALLOW_PRIVATE", "1")
+    clear_caches()

@@ -13,8 +13,16 @@ from app.core.jobs import pending_jobs
 from app.issues import flows, repository, service, webhooks
 from app.issues.models import Notification, WebhookDelivery
 from tests.factories import PASSWORD
-from tests.issues.receiver import Receiver
+from tests.issues.receiver import Receiver, allow_private_webhooks
 
+
+@pytest.fixture(autouse=True)
+def local_receivers_allowed(monkeypatch):
+    allow_private_webhooks(monkeypatch)
+    yield
+    monkeypatch.undo()
+    from app.core.settings import clear_caches
+    clear_caches()
 
 
 @pytest.fixture

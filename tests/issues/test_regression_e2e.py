@@ -12,16 +12,29 @@ from sqlalchemy.orm import Session
 
 from app.issues import service, webhooks
 from tests.factories import Factory
-from tests.issues.receiver import Receiver
+from tests.issues.receiver import Receiver, allow_private_webhooks
+from tests.live import start_worker, stop_process
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def receiver():
+def receiver(monkeypatch):
+    allow_private_webhooks(monkeypatch)  # the webhook to 127.0.0.1 is created in this process
     server = Receiver()
     yield server
     server.close()
+    monkeypatch.undo()
+    from app.core.settings import clear_caches
+    clear_caches()
+
+
+@pytest.fixture
+def celery_worker(live):
+    """A worker that may deliver to the local receiver (the shared fixture's may not)."""
+    process = start_worker({**live.env, "SEXTANT_WEBHOOK_ALLOW_PRIVATE": "1"})
+    yield process
+    stop_process(process)
 
 
 def seed(live, receiver_url: str) -> tuple[int, str, str]:
