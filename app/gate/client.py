@@ -36,9 +36,14 @@ def parse_baseline(text: str) -> dict:
 
 
 def parse_traces_filter(text: str) -> dict:
-    """Explorer filter fields as a query string: `environment=staging&name=chat`."""
-    pairs = parse_qsl(text, keep_blank_values=False, strict_parsing=bool(text))
-    return dict(pairs)
+    """The explorer's filter as its URL's query string (`environment=staging&name=chat`), checked
+    here by the same TraceFilter the server reads."""
+    from app.traces.filters import FilterError, read_filter
+
+    try:
+        return read_filter(dict(parse_qsl(text, strict_parsing=bool(text)))).stored()
+    except FilterError as error:
+        raise GateError(f"--traces-filter: {error.message}") from None
 
 
 def chunks(path: str) -> Iterator[bytes]:

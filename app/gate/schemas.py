@@ -1,7 +1,9 @@
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from app.traces.filters import TraceFilter
 
 
 class GateBaseline(BaseModel):
@@ -23,8 +25,9 @@ class GateRunCreate(BaseModel):
     source: Literal["file", "traces"] = Field(
         description="file: upload JSONL outputs to /gate-runs/{id}/outputs, then POST /start; "
                     "traces: the project's traces of this release (optionally filtered), queued at once")
-    traces_filter: dict[str, Any] = Field(default_factory=dict,
-                                          description="Explorer filter fields (environment, name, tag, start_from…)")
+    traces_filter: TraceFilter = Field(default_factory=TraceFilter,
+                                       description="The explorer's filter (environment, name, tag, from…); "
+                                                   "the release is the candidate's")
     baseline: GateBaseline = Field(default_factory=GateBaseline)
     commit: str | None = Field(default=None, max_length=100)
     trigger: str = Field(default="", max_length=300, description="Who or what ran it (a CI job URL, say)")

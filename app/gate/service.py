@@ -112,8 +112,8 @@ def _issue_titles(session: Session, issue_ids: Sequence[int]) -> dict[int, str]:
 def create_run(session: Session, project_id: int, body: GateRunCreate, *, trigger: str) -> GateRun:
     traces_filter = {}
     if body.source == "traces":
-        traces_filter = annotations.stored_filter({**body.traces_filter, "release": body.release})
-    elif body.traces_filter:
+        traces_filter = annotations.stored_filter({**body.traces_filter.stored(), "release": body.release})
+    elif body.traces_filter.filtered:
         raise Unprocessable("traces_filter applies to source 'traces' only.", details={"field": "traces_filter"})
     run = GateRun(project_id=project_id, release=body.release, commit=body.commit,
                   trigger=" · ".join(t for t in (trigger, body.trigger.strip()) if t)[:500], source=body.source,

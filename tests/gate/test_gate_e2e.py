@@ -114,6 +114,8 @@ def test_unreachable_server_empty_file_and_nothing_fit_exit_2(live, celery_worke
     unreachable = gate(live, ids["key"], "--release", "v2", "--file", write(tmp_path / "a.jsonl", outputs("a", 3, 0, 0)),
                        "--wait", url=f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 2 and "cannot reach" in unreachable.stderr
+    bad_filter = gate(live, ids["key"], "--release", "v2", "--traces-filter", "status=maybe", "--wait")
+    assert bad_filter.returncode == 2 and "--traces-filter: Status (status) must be" in bad_filter.stderr
     nothing = gate(live, ids["key"], "--release", "v2", "--file", str(empty), "--wait")
     assert nothing.returncode == 2 and "nothing to gate" in nothing.stderr
     bad = tmp_path / "bad.jsonl"
