@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter, status
 
+from app import loop
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer
-from app.annotations import flows, repository, service
+from app.annotations import repository, service
 from app.annotations.deps import QueueDep
 from app.annotations.schemas import (AnnotationCreate, AnnotationRead, LabelRead, QueueCreate, QueueItemsAdd,
                                      QueueItemsAdded, QueueRead)
@@ -47,8 +48,8 @@ def create_annotation(body: AnnotationCreate, ctx: ProjectAnnotator, session: Se
     annotator = service.annotator_key(author) if author else f"import:{body.annotator.strip()}"
     judgement = service.Judgement(verdict=body.verdict, feedback=body.feedback, issue_ids=body.issue_ids,
                                   new_issue_titles=body.issues, corrected_output=body.corrected_output)
-    annotation = flows.record_annotation(session, ctx.project.id, trace_id, judgement, annotator=annotator,
-                                         author=author)
+    annotation = loop.record_annotation(session, ctx.project.id, trace_id, judgement, annotator=annotator,
+                                        author=author)
     return AnnotationRead.model_validate(annotation).model_copy(
         update={"issue_ids": repository.issue_ids_of(session, annotation.id)})
 

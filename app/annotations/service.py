@@ -18,7 +18,6 @@ from app.annotations.models import Adjudication, Annotation, AnnotationQueue, An
 from app.core.db import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.settings import annotation_settings
-from app.issues import service as issues
 from app.traces import repository as traces_repository
 from app.traces import service as traces_service
 from app.traces.filters import TraceFilter
@@ -222,7 +221,8 @@ class Judgement:
     seconds_spent: int | None = None  # measured by the workbench; None when unknown
 
 
-def _check_judgement(judgement: Judgement) -> None:
+def check_judgement(session: Session, project_id: int, trace_id: int, judgement: Judgement) -> None:
+    """Refuse a judgement that cannot be stored (before its failure modes are looked up)."""
     if judgement.verdict not in agreement.VERDICTS:
         raise Unprocessable("Choose a verdict: pass or fail.", details={"field": "verdict"})
     judgement.feedback = (judgement.feedback or "").strip()
@@ -231,15 +231,14 @@ def _check_judgement(judgement: Judgement) -> None:
                             details={"field": "feedback"})
     if len(judgement.feedback) > MAX_FEEDBACK:
         raise Unprocessable(f"Feedback is limited to {MAX_FEEDBACK} characters.", details={"field": "feedback"})
-
-
-def annotate(session: Session, project_id: int, trace_id: int, judgement: Judgement, *, annotator: str,
-             author: User | None, queue: AnnotationQueue | None = None) -> Annotation:
-    """Record (or edit, keeping the previous version) one annotator's judgement of a trace."""
-    _check_judgement(judgement)
     if traces_repository.get_trace(session, project_id, trace_id) is None:
         raise NotFound("No such trace in this project.")
-    issue_ids = _resolve_issues(session, project_id, judgement, author)
+
+
+def annotate(session: Session, project_id: int, trace_id: int, judgement: Judgement, issue_ids: Sequence[int], *,
+             annotator: str, author: User | None, queue: AnnotationQueue | None = None) -> Annotation:
+    """Record (or edit, keeping the previous version) one annotator's judgement of a trace, once
+    `check_judgement` passed; `issue_ids` are its failure modes, found in the project."""
     annotation = repository.annotation_of(session, trace_id, annotator)
     if annotation is None:
         annotation = Annotation(project_id=project_id, trace_id=trace_id, annotator=annotator,
@@ -262,18 +261,6 @@ def annotate(session: Session, project_id: int, trace_id: int, judgement: Judgem
     return annotation
 
 
-def _resolve_issues(session: Session, project_id: int, judgement: Judgement, author: User | None) -> list[int]:
-    if judgement.verdict != agreement.FAIL:
-        return []
-    ids = {issue.id for issue in issues.get_issues(session, project_id, judgement.issue_ids)}
-    actor = f"user:{author.id}" if author else "import"
-    for title in judgement.new_issue_titles:
-        if title and title.strip():
-            ids.add(issues.find_or_create(session, project_id, title, actor=actor,
-                                          created_by_id=author.id if author else None).id)
-    return sorted(ids)
-
-
 def _keep_revision(session: Session, annotation: Annotation, *, editor: str) -> None:
     previous = {"verdict": annotation.verdict, "feedback": annotation.feedback,
                 "corrected_output": annotation.corrected_output,
@@ -284,11 +271,12 @@ def _keep_revision(session: Session, annotation: Annotation, *, editor: str) -> 
 
 def adjudicate(session: Session, project_id: int, trace_id: int, verdict: str, issue_ids: Sequence[int],
                note: str, adjudicator: User) -> Adjudication:
+    """Settle a trace's label; `issue_ids` (for a fail) are failure modes found in the project."""
     if verdict not in agreement.VERDICTS:
         raise Unprocessable("Choose a verdict: pass or fail.", details={"field": "verdict"})
     if traces_repository.get_trace(session, project_id, trace_id) is None:
         raise NotFound("No such trace in this project.")
-    ids = sorted(i.id for i in issues.get_issues(session, project_id, issue_ids)) if verdict == "fail" else []
+    ids = sorted(issue_ids) if verdict == agreement.FAIL else []
     found = repository.adjudications_for_traces(session, [trace_id]).get(trace_id)
     if found is None:
         found = Adjudication(project_id=project_id, trace_id=trace_id)

@@ -15,10 +15,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, create_model
 from sqlalchemy.orm import Session
 
+from app import loop
 from app.accounts import repository as accounts_repository
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
 from app.accounts.models import Role, User
-from app.annotations import flows, repository, service
+from app.annotations import repository, service
 from app.annotations.agreement import PASS
 from app.annotations.deps import QueueDep
 from app.annotations.models import AnnotationQueue, QueueItem
@@ -371,9 +372,7 @@ def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdm
     service.queue_item_for_trace(session, queue, trace_id)
     try:
         issue_ids = [_whole_number(i, "A failure mode id", "issue_ids") for i in form.issue_ids]
-        service.adjudicate(session, ctx.project.id, trace_id, form.verdict, issue_ids, form.note,
-                           signed_in(ctx))
-        flows.label_changed(session, ctx.project.id, [trace_id], source="adjudication")
+        loop.adjudicate(session, ctx.project.id, trace_id, form.verdict, issue_ids, form.note, signed_in(ctx))
     except AppError as error:
         return form_error(request, session, error, "annotations/_dispute.html",
                           lambda: dispute_context(session, ctx, queue, trace_id))
@@ -534,7 +533,7 @@ def submit_annotation(project_id: int, item_id: int, request: Request, ctx: Proj
     user = signed_in(ctx)
     item = service.open_item(session, queue, item_id, user)
     try:
-        flows.record_annotation(session, ctx.project.id, item.trace_id, judgement_of(form),
+        loop.record_annotation(session, ctx.project.id, item.trace_id, judgement_of(form),
                                 annotator=service.annotator_key(user), author=user, queue=queue)
     except AppError as error:
         session.rollback()

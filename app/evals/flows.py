@@ -1,12 +1,11 @@
-"""Orchestration of evals: generation jobs, online runs, backfills, realignment, occurrences."""
+"""Orchestration of evals: generation jobs, online runs, backfills, realignment. Failures the
+evaluators detect reach their issues through `app/loop.py`."""
 
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from app.evals import repository, service, tasks
-from app.evals.service import Occurrence
-from app.issues import flows as issues_flows
 
 REALIGN_DELAY_S = 60.0
 
@@ -52,8 +51,3 @@ def labels_changed(session: Session, project_id: int) -> None:
         if evaluator.active:
             tasks.realign.enqueue(session, evaluator.id, coalesce_seconds=REALIGN_DELAY_S)
 
-
-def occurrences_found(session: Session, project_id: int, occurrences: Sequence[Occurrence]) -> None:
-    """Evaluator-detected failures update their issues (first/last seen, regressions, alerts)."""
-    if occurrences:
-        issues_flows.evaluator_occurrences(session, project_id, [(o.issue_id, o.trace_start) for o in occurrences])

@@ -2,8 +2,9 @@
 
 import time
 
+from app import loop
 from app.core.jobs import Sessions, job
-from app.evals import flows, repository, service
+from app.evals import repository, service
 from app.evals.models import Evaluator
 
 BACKFILL_BATCH = 500
@@ -33,7 +34,7 @@ def generate(sessions: Sessions, version_id: int) -> str:
 def run_online(sessions: Sessions, project_id: int, trace_ids: list[int]) -> int:
     with sessions() as session:
         found = service.evaluate_traces(session, project_id, trace_ids)
-        flows.occurrences_found(session, project_id, found)
+        loop.failures_detected(session, project_id, found)
         return len(found)
 
 
@@ -48,7 +49,7 @@ def backfill(sessions: Sessions, run_id: int) -> bool:
             if found is None:
                 return False
             run = repository.get_run(session, run_id)
-            flows.occurrences_found(session, run.project_id, found)
+            loop.failures_detected(session, run.project_id, found)
     with sessions() as session:
         backfill.enqueue(session, run_id)
     return True

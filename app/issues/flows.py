@@ -22,7 +22,7 @@ import hashlib
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from typing import TYPE_CHECKING
@@ -31,8 +31,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Project
-from app.annotations import flows as annotations_flows
 from app.annotations import service as annotations
+from app.traces import repository as traces_repository
 from app.core.db import utcnow
 from app.core.errors import NotFound
 from app.core.settings import core_settings, issue_settings
@@ -91,7 +91,18 @@ def merge(session: Session, project_id: int, source_id: int, target_id: int, *, 
 
 
 # ---------------------------------------------------------------------------
-# Occurrences found by evaluators
+# Occurrences: failures in human labels, failures found by evaluators
+
+
+def label_occurrences(session: Session, project_id: int, trace_ids: Sequence[int], *, source: str) -> None:
+    """Failures in the traces' human labels are occurrences of the issues they name."""
+    for trace_id, label in annotations.labels_for_traces(session, trace_ids).items():
+        if label.verdict != "fail" or not label.issue_ids:
+            continue
+        trace = traces_repository.get_trace(session, project_id, trace_id)
+        for issue in service.get_issues(session, project_id, label.issue_ids):
+            service.record_occurrence(session, issue, trace.start_time, source=source)
+
 
 
 def evaluator_occurrences(session: Session, project_id: int, occurrences: Iterable[tuple[int, datetime]]) -> int:
@@ -260,8 +271,9 @@ def _like_dismissed(suggestion: clustering.Suggestion, dismissed: list[IssueSugg
 
 
 def accept_suggestion(session: Session, project_id: int, suggestion_id: int, *, actor: str,
-                      title: str | None = None) -> Issue:
-    """Link the proposal's failures to its issue (or to a new issue named `title`)."""
+                      title: str | None = None) -> tuple[Issue, list[int]]:
+    """Link the proposal's failures to its issue (or to a new issue named `title`); returns the
+    issue and the traces linked (their labels changed: `app.loop.accept_suggestion` follows up)."""
     suggestion = _suggestion(session, project_id, suggestion_id)
     service.decide_suggestion(suggestion, "accepted", actor=actor)
     if suggestion.kind == "match":
@@ -272,9 +284,7 @@ def accept_suggestion(session: Session, project_id: int, suggestion_id: int, *, 
     still = _unassigned_trace_ids(session, list(suggestion.trace_ids), project_id)
     repository.link_failures(session, project_id, issue.id, still)
     service.record_linked(session, issue, len(still), actor=actor, how="suggestion accepted")
-    annotations_flows.label_changed(session, project_id, still, source="suggestion accepted")
-    request_suggestions(session, project_id)
-    return issue
+    return issue, still
 
 
 def dismiss_suggestion(session: Session, project_id: int, suggestion_id: int, *, actor: str) -> None:

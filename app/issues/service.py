@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from app.accounts.models import User
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import issue_settings
@@ -60,6 +61,19 @@ def find_or_create(session: Session, project_id: int, title: str, *, actor: str,
     title = check_title(title)
     return (repository.issue_titled(session, project_id, title)
             or create_issue(session, project_id, title, actor=actor, created_by_id=created_by_id))
+
+
+def failure_modes(session: Session, project_id: int, issue_ids: Sequence[int], new_titles: Sequence[str], *,
+                  author: User | None) -> list[int]:
+    """The ids of a judgement's failure modes: existing issues of the project, and issues found
+    or created by title (the workbench's "new failure mode")."""
+    ids = {issue.id for issue in get_issues(session, project_id, issue_ids)}
+    actor = f"user:{author.id}" if author else "import"
+    for title in new_titles:
+        if title and title.strip():
+            ids.add(find_or_create(session, project_id, title, actor=actor,
+                                   created_by_id=author.id if author else None).id)
+    return sorted(ids)
 
 
 def get_issue(session: Session, project_id: int, issue_id: int, *, for_update: bool = False) -> Issue:

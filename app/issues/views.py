@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from app import loop
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
 from app.accounts.models import Role
 from app.annotations import service as annotations
@@ -159,8 +160,8 @@ def transition(project_id: int, issue_id: int, request: Request, session: Sessio
 @router.post("/projects/{project_id}/issues/suggestions/{suggestion_id}/accept")
 def accept_suggestion(project_id: int, suggestion_id: int, request: Request, session: SessionDep,
                             ctx: ProjectAnnotator, title: Annotated[str, Form()] = "") -> Response:
-    issue = flows.accept_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor,
-                                    title=title.strip() or None)
+    issue = loop.accept_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor,
+                                   title=title.strip() or None)
     return redirect(f"/projects/{project_id}/issues/{issue.id}", request)
 
 

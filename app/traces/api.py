@@ -4,11 +4,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from app import loop
 from app.accounts.access import ProjectAnnotator, ProjectViewer
 from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.settings import limits_settings
-from app.traces import flows, otlp, repository, service
+from app.traces import otlp, repository, service
 from app.traces.filters import TraceFilter
 from app.traces.schemas import IngestResult, TraceBatchCreate, TraceDetail, TracePage, TraceRead
 
@@ -53,7 +54,7 @@ def export_traces(ctx: ProjectAnnotator, session: SessionDep,
     except otlp.OtlpDecodeError as error:
         raise OtlpRequestError(error) from None
     if decoded.spans:
-        flows.ingest(session, ctx.project.id, decoded.spans)
+        loop.ingest(session, ctx.project.id, decoded.spans)
     answer = otlp.build_response(len(decoded.rejected), decoded.error_message(), decoded.encoding)
     return Response(answer, media_type=otlp.CONTENT_TYPES[decoded.encoding])
 
@@ -61,7 +62,7 @@ def export_traces(ctx: ProjectAnnotator, session: SessionDep,
 @router.post("/traces", response_model=IngestResult, summary="Ingest traces with their spans (native REST)")
 def ingest_traces(batch: TraceBatchCreate, ctx: ProjectAnnotator, session: SessionDep) -> IngestResult:
     spans, keys = service.records_from_rest(batch.traces)
-    outcome = flows.ingest(session, ctx.project.id, spans, keys)
+    outcome = loop.ingest(session, ctx.project.id, spans, keys)
     return IngestResult(traces=len(outcome.trace_ids), spans_stored=outcome.stored,
                         spans_duplicate=outcome.duplicates)
 

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
-from app.annotations import flows, repository, service
+from app import loop
+from app.annotations import repository, service
 from app.annotations.models import Annotation, AnnotationRevision, QueueLock
 from app.annotations.service import Judgement, QueueSpec
 from app.core.errors import Forbidden, NotFound, Unprocessable
@@ -25,7 +26,7 @@ def make_queue(db, project, admin, **spec):
 
 
 def annotate(db, project, queue, user, item, verdict="pass", feedback="", **extra):
-    return flows.record_annotation(db, project.id, item.trace_id, Judgement(verdict, feedback, **extra),
+    return loop.record_annotation(db, project.id, item.trace_id, Judgement(verdict, feedback, **extra),
                                    annotator=service.annotator_key(user), author=user, queue=queue)
 
 
@@ -134,7 +135,7 @@ def test_labels_follow_adjudication_then_majority(db, factory, project, admin):
     [trace] = factory.traces(project, 1)
     issue_id = None
     for user, verdict in zip(users, ["fail", "fail", "pass"]):
-        annotation = flows.record_annotation(
+        annotation = loop.record_annotation(
             db, project.id, trace.id, Judgement(verdict, "wrong" if verdict == "fail" else "",
                                                 new_issue_titles=["Wrong"] if verdict == "fail" else ()),
             annotator=service.annotator_key(user), author=user)
@@ -154,7 +155,7 @@ def test_queue_agreement_and_disagreements(db, factory, project, admin):
     verdicts = {alice: ["pass", "pass", "fail", "fail"], bob: ["pass", "fail", "fail", "fail"]}
     for user, choices in verdicts.items():
         for trace, verdict in zip(traces, choices):
-            flows.record_annotation(db, project.id, trace.id, Judgement(verdict, "bad" if verdict == "fail" else ""),
+            loop.record_annotation(db, project.id, trace.id, Judgement(verdict, "bad" if verdict == "fail" else ""),
                                     annotator=service.annotator_key(user), author=user, queue=queue)
     figures = service.queue_agreement(db, queue)
     assert figures.percent.value == pytest.approx(0.75) and figures.percent.n_items == 4
@@ -195,7 +196,7 @@ def test_concurrent_annotators_never_get_the_same_item_and_none_is_lost(database
                         session.commit()
                         return
                     claimed.append((item.id, user_id))
-                    flows.record_annotation(session, project_id, item.trace_id, Judgement("pass"),
+                    loop.record_annotation(session, project_id, item.trace_id, Judgement("pass"),
                                             annotator=service.annotator_key(user), author=user, queue=queue)
                     session.commit()
         except BaseException as error:  # surfaced below

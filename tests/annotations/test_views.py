@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from app.annotations import flows, repository, service
+from app import loop
+from app.annotations import repository, service
 from app.annotations.models import Adjudication, Annotation, AnnotationRevision, QueueItem, QueueLock
 from app.annotations.service import Judgement, QueueSpec
 from app.issues import service as issues
@@ -41,7 +42,7 @@ def _traces(db, project, n):
 
 
 def judge(db, project, queue, user, trace_id, verdict="pass", feedback="", **extra):
-    return flows.record_annotation(db, project.id, trace_id, Judgement(verdict, feedback, **extra),
+    return loop.record_annotation(db, project.id, trace_id, Judgement(verdict, feedback, **extra),
                                    annotator=service.annotator_key(user), author=user, queue=queue)
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.annotations import flows as annotation_flows
+from app import loop
 from app.annotations.service import Judgement
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
@@ -26,11 +26,11 @@ def labelled_project(db, factory, n_fail=20, n_pass=20):
         trace.output = f"Refunds follow the policy on our site; ticket {i} is with our billing team."
     db.flush()
     for trace in failing:
-        annotation_flows.record_annotation(db, project.id, trace.id, Judgement(
+        loop.record_annotation(db, project.id, trace.id, Judgement(
             "fail", "promises a refund window we never offered", issue_ids=[issue.id]),
             annotator="import:qa", author=None)
     for trace in passing:
-        annotation_flows.record_annotation(db, project.id, trace.id, Judgement("pass"), annotator="import:qa",
+        loop.record_annotation(db, project.id, trace.id, Judgement("pass"), annotator="import:qa",
                                            author=None)
     return project, issue, failing, passing
 
@@ -138,6 +138,6 @@ def test_realignment_flags_drift_on_labels_the_version_never_saw(db, factory):
     for i, trace in enumerate(drifted):
         judgement = Judgement("fail", "promises a credit we never offered", issue_ids=[issue.id]) if i % 2 \
             else Judgement("pass")
-        annotation_flows.record_annotation(db, project.id, trace.id, judgement, annotator="import:qa", author=None)
+        loop.record_annotation(db, project.id, trace.id, judgement, annotator="import:qa", author=None)
     drift = service.realign(db, evaluator)
     assert drift["n"] == 12 and drift["status"] == "drift" and drift["drop"] > 0.1

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from app.annotations import flows as annotation_flows
+from app import loop
 from app.annotations.service import Judgement
 from app.evals.models import EvalResult, Evaluator, EvaluatorVersion
 from app.issues.models import Issue
@@ -27,7 +27,7 @@ def traces_at(db: Session, project, times: list[datetime], output: str = "an ans
 
 
 def label(db: Session, project, trace, verdict: str, feedback: str = "", issue_ids=(), annotator: str = "import:qa"):
-    return annotation_flows.record_annotation(
+    return loop.record_annotation(
         db, project.id, trace.id, Judgement(verdict, feedback, issue_ids=list(issue_ids)),
         annotator=annotator, author=None)
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from app.annotations import service as annotations
 from app.core.jobs import pending_jobs
+from app import loop
 from app.issues import flows, repository, service
 from app.issues.models import IssueSuggestion
 from tests.factories import PASSWORD
@@ -128,5 +129,5 @@ def test_suggestions_of_other_projects_are_not_found(db, client, factory, projec
 
 def test_accepting_asks_for_a_recomputation(db, project, setup):
     flows.refresh_suggestions(db, project.id)
-    flows.accept_suggestion(db, project.id, by_kind(db, project)["match"].id, actor="user:1")
+    loop.accept_suggestion(db, project.id, by_kind(db, project)["match"].id, actor="user:1")
     assert ("issues.refresh_suggestions", (project.id, False), None, flows.SUGGEST_COALESCE_S) in pending_jobs(db)
