@@ -12,7 +12,10 @@ project in SQL (INSERT … SELECT over generate_series, not through the API):
 - input and output texts of a few hundred characters, drawn from a pool of
   support-chat prose; a few contain a rare word, for selective searches;
 - annotations on every 50th trace (a third of them fails), for the
-  has-annotation filters.
+  has-annotation filters; on every 250th a second annotator disagrees (a tie: no
+  label) and every 500th is adjudicated a pass, so the label rule has work to do;
+- one issue with an active evaluator that judged every 5th trace (every 35th
+  fails), for the evaluator-verdict and issue filters.
 Then it runs the real search indexing task until the backlog is empty, and
 ANALYZEs. Each case is measured `--runs` times after warm-up, twice: the list
 query as the explorer runs it (`views.trace_page`), and the whole HTML page
@@ -198,6 +201,34 @@ FROM trace t WHERE t.project_id = %(project)s AND t.id %% 50 = 0
 """
 
 
+# Disputes: a second annotator says the opposite on every 250th trace; every 500th is adjudicated.
+INSERT_DISPUTES = """
+INSERT INTO annotation (project_id, trace_id, annotator, verdict, feedback, updated_at)
+SELECT a.project_id, a.trace_id, 'import:bench-2', CASE a.verdict WHEN 'fail' THEN 'pass' ELSE 'fail' END,
+       CASE a.verdict WHEN 'fail' THEN '' ELSE 'not what was asked' END, a.updated_at
+FROM annotation a WHERE a.project_id = %(project)s AND a.trace_id %% 250 = 0;
+INSERT INTO adjudication (project_id, trace_id, verdict, note)
+SELECT project_id, id, 'pass', 'fine after all' FROM trace WHERE project_id = %(project)s AND id %% 500 = 0
+"""
+
+# One issue, named by the failing annotations, with an active evaluator that judged every 5th trace.
+INSERT_EVALUATOR = """
+WITH i AS (INSERT INTO issue (project_id, title) VALUES (%(project)s, 'Quotes a policy that does not exist')
+           RETURNING id),
+     e AS (INSERT INTO evaluator (project_id, issue_id, name, active) SELECT %(project)s, id, 'Made-up policy', true
+           FROM i RETURNING id),
+     v AS (INSERT INTO evaluator_version (evaluator_id, number, status, family, spec) SELECT id, 1, 'ready', 'rule',
+           '{}' FROM e RETURNING id, evaluator_id)
+INSERT INTO annotation_issue (annotation_id, issue_id)
+SELECT a.id, i.id FROM annotation a, i WHERE a.project_id = %(project)s AND a.verdict = 'fail';
+UPDATE evaluator e SET active_version_id = v.id FROM evaluator_version v
+WHERE v.evaluator_id = e.id AND e.project_id = %(project)s;
+INSERT INTO eval_result (evaluator_version_id, trace_id, trace_start, verdict)
+SELECT e.active_version_id, t.id, t.start_time, CASE WHEN t.id %% 35 = 0 THEN 'fail' ELSE 'pass' END
+FROM trace t JOIN evaluator e ON e.project_id = t.project_id WHERE t.project_id = %(project)s AND t.id %% 5 = 0
+"""
+
+
 def seed_spans(url: str, project_id: int, spans: int) -> tuple[int, int]:
     traces = -(-spans // int(SPANS_PER_TRACE * 16)) * 16  # whole cycles of 5..20 spans: at least `spans`
     params = {"project": project_id, "traces": traces, "names": NAMES, "tags": TAGS, "models": MODELS,
@@ -209,9 +240,11 @@ def seed_spans(url: str, project_id: int, spans: int) -> tuple[int, int]:
             for i, body in enumerate(text_pool()):
                 copy.write_row((i, body))
         for label, statement in (("traces", INSERT_TRACES), ("spans", INSERT_SPANS), ("roll-up", ROLL_UP),
-                                 ("annotations", INSERT_ANNOTATIONS)):
+                                 ("annotations", INSERT_ANNOTATIONS), ("disputes", INSERT_DISPUTES),
+                                 ("evaluator", INSERT_EVALUATOR)):
             started = time.perf_counter()
-            conn.execute(statement, params)
+            for part in statement.split(";\n"):  # one statement per call (server-side parameters)
+                conn.execute(part, params)
             print(f"  {label}: {time.perf_counter() - started:.1f} s", flush=True)
         conn.execute("DROP TABLE bench_text")
         return conn.execute("SELECT count(*) FROM trace").fetchone()[0], \
@@ -271,6 +304,12 @@ CASES = [
     ("failed annotations (0.7%)", "annotated=fail"),
     ("not annotated, deep page", "annotated=no&@deep"),
     ("annotated, slowest first", "annotated=yes&sort=latency"),
+    ("labelled passed (1.2%)", "annotated=pass"),
+    ("labelled failed, slowest first", "annotated=fail&sort=latency"),
+    ("evaluator failed (0.6%)", "evaluator=@evaluator&evaluator_verdict=fail"),
+    ("evaluator judged (20%), deep page", "evaluator=@evaluator&@deep"),
+    ("issue: labelled or flagged", "issue=@issue"),
+    ("issue + errors", "issue=@issue&status=error"),
     ("environment, most tokens, deep", "environment=production&sort=tokens&@deep"),
 ]
 
@@ -291,9 +330,12 @@ def timed(action: Callable[[], object], runs: int, warmup: int = 3) -> tuple[flo
     return statistics.median(samples), percentile(samples, 0.95)
 
 
-def query_params(case: str) -> dict[str, str]:
+def query_params(case: str, ids: dict[str, int]) -> dict[str, str]:
+    """The URL parameters of a case, with the seeded evaluator's and issue's ids filled in."""
     from urllib.parse import parse_qsl
 
+    for name, value in ids.items():
+        case = case.replace(f"@{name}", str(value))
     return dict(parse_qsl(case.replace("@deep", "")))
 
 
@@ -356,8 +398,11 @@ def measure(project_id: int, runs: int) -> list[tuple[str, float, float, float, 
     results.append(("reference: bare SELECT … ORDER BY start_time DESC LIMIT 50", *query_ms, None, None))
     print_row(results[-1])
 
+    ids = dict(session.execute(text(
+        "SELECT 'evaluator', min(id) FROM evaluator WHERE project_id = :p UNION ALL "
+        "SELECT 'issue', min(id) FROM issue WHERE project_id = :p"), {"p": project_id}).all())
     for name, case in CASES:
-        params = query_params(case)
+        params = query_params(case, ids)
         cursor = deep_cursor(session, project_id, params) if "@deep" in case else None
         filters = list_filters(params)
         query_ms = timed(lambda: views.trace_page(session, project_id, filters, cursor), runs)
