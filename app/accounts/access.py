@@ -5,11 +5,15 @@ A request is made either by a signed-in user (session cookie) or by an API key
 the annotator role (read, ingest, annotate; never administer).
 """
 
+import logging
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
+from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.accounts import repository, service
@@ -17,15 +21,27 @@ from app.accounts.models import ApiKey, Project, Role, User
 from app.core.db import get_engine, utcnow
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
+from app.core.security import api_key_hash
+from app.core.settings import auth_settings
 from app.core.templating import remember_for_layout
 
+log = logging.getLogger(__name__)
+
 API_KEY_ROLE = Role.annotator
+
+
+@dataclass(frozen=True)
+class ApiKeyIdentity:
+    """What a request needs of the API key it came with (a snapshot, safe to share between requests)."""
+
+    id: int
+    project_id: int
 
 
 @dataclass
 class Principal:
     user: User | None = None
-    api_key: ApiKey | None = None
+    api_key: ApiKeyIdentity | None = None
 
     @property
     def actor(self) -> str:
@@ -57,22 +73,54 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _touch_key(key: ApiKey) -> None:
-    now = utcnow()
-    if key.last_used_at and now - key.last_used_at < timedelta(minutes=1):
-        return
+# Keys seen lately in this process, by hash: (monotonic expiry, identity). Busy ingestion
+# then does no key lookup per request; a key revoked elsewhere (another process, SQL) still
+# works here for up to SEXTANT_API_KEY_CACHE_SECONDS, one revoked here stops at once.
+_recent_keys: dict[str, tuple[float, ApiKeyIdentity]] = {}
+RECENT_KEYS_MAX = 10_000
+
+
+def _api_key(session: Session, token: str, background: BackgroundTasks) -> ApiKeyIdentity | None:
+    digest = api_key_hash(token)
+    cached = _recent_keys.get(digest)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    key = repository.active_api_key_by_hash(session, digest)
+    if key is None:
+        _recent_keys.pop(digest, None)
+        return None
+    if len(_recent_keys) >= RECENT_KEYS_MAX:
+        _recent_keys.clear()
+    identity = ApiKeyIdentity(id=key.id, project_id=key.project_id)
+    _recent_keys[digest] = (time.monotonic() + auth_settings().api_key_cache_seconds, identity)
+    if key.last_used_at is None or utcnow() - key.last_used_at >= timedelta(minutes=1):
+        # After the response, once this request's connection is back in the pool: taking a
+        # second one while holding the first could wait on a pool that requests have drained.
+        background.add_task(_touch_key, key.id, utcnow())
+    return identity
+
+
+@event.listens_for(ApiKey.revoked_at, "set")
+def _forget_revoked_key(key: ApiKey, value, _old, _initiator) -> None:
+    if value is not None:
+        _recent_keys.pop(key.key_hash, None)
+
+
+def _touch_key(key_id: int, now: datetime) -> None:
     # Own short transaction: a busy key must not hold a row lock for a whole request.
-    with get_engine().begin() as conn, Session(bind=conn) as side:
-        repository.touch_api_key(side, key.id, now)
+    try:
+        with get_engine().begin() as conn, Session(bind=conn) as side:
+            repository.touch_api_key(side, key_id, now)
+    except SQLAlchemyError as error:  # "last used" is a hint; the request is already answered
+        log.warning("could not record the use of API key %s: %s", key_id, error)
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
+def get_principal(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
     token = _bearer_token(request)
     if token is not None:
-        key = service.api_key_for(session, token)
+        key = _api_key(session, token, background)
         if key is None:
             raise NotAuthenticated("Invalid or revoked API key.")
-        _touch_key(key)
         return Principal(api_key=key)
     user_id = request.session.get("uid") if "session" in request.scope else None
     user = repository.get_user(session, user_id) if isinstance(user_id, int) else None

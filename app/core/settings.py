@@ -55,6 +55,9 @@ class AuthSettings(BaseSettings):
     model_config = _config()
 
     session_max_age: int = 14 * 24 * 3600
+    # How long a web process trusts an API key it has looked up: a key revoked by another
+    # process (or in SQL) still works there this long. 0 looks the key up on every request.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=60)
     cookie_secure: bool = False
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60

@@ -17,13 +17,15 @@ from tests.core.rawhttp import Answer, RawClient
 from tests.traces.test_otlp_live import project_key
 
 BURST = 100  # well beyond the 40 threads and the 32 pooled connections
+KEY_CACHE_SECONDS = 3
 
 
 @pytest.fixture(scope="module")
 def patient_server(live_server, redis_url):
     from tests.live import server_env, start_server, stop_process
 
-    env = server_env(live_server.database_url, redis_url, SEXTANT_DB_POOL_TIMEOUT="30")
+    env = server_env(live_server.database_url, redis_url, SEXTANT_DB_POOL_TIMEOUT="30",
+                     SEXTANT_API_KEY_CACHE_SECONDS=str(KEY_CACHE_SECONDS))
     process, url = start_server(env)
     yield url
     stop_process(process)
@@ -37,7 +39,7 @@ def one_request(url: str, path: str, headers: dict[str, str] | None = None) -> A
     async def send() -> Answer:
         client = RawClient("127.0.0.1", port_of(url))
         try:
-            return await client.request("GET", path, headers)
+            return await asyncio.wait_for(client.request("GET", path, headers), timeout=10)
         finally:
             await client.close()
 
@@ -143,3 +145,24 @@ def test_ingestion_has_its_own_smaller_cap(live, patient_server):
     assert [a.status for a in refused] == [503] * 10
     assert all(b"ingestion requests" in a.body for a in refused)
     assert sorted(a.status for a in answers[10:]) == [200] * cap
+
+
+def test_a_key_is_looked_up_once_per_cache_period_and_revocation_holds_after_it(live, patient_server):
+    key = project_key(live.database_url)
+    headers = {"Authorization": f"Bearer {key}"}
+    assert one_request(patient_server, "/api/v1/traces", headers).status == 200
+    looked_up = time.monotonic()
+    # Its use is recorded after the response, in its own transaction.
+    assert wait_for(lambda: live.sql("SELECT last_used_at IS NOT NULL FROM api_key") == [(True,)], 10)
+    live.sql("UPDATE api_key SET revoked_at = now()")
+    with psycopg.connect(live.conninfo()) as blocker:
+        # A lookup would wait behind this lock: answering shows the key came from the cache.
+        blocker.execute("LOCK TABLE api_key IN ACCESS EXCLUSIVE MODE")
+        cached = one_request(patient_server, "/api/v1/traces", headers)
+        answered_within = time.monotonic() - looked_up
+        blocker.rollback()
+    time.sleep(max(0.0, KEY_CACHE_SECONDS - (time.monotonic() - looked_up)) + 0.2)
+    expired = one_request(patient_server, "/api/v1/traces", headers)
+
+    assert answered_within < KEY_CACHE_SECONDS and cached.status == 200
+    assert expired.status == 401 and b"Invalid or revoked API key." in expired.body
