@@ -57,11 +57,26 @@ class AdmissionMiddleware:
             return
         self.requests += 1
         self.ingestion += ingestion
+        admitted = True
+
+        def release() -> None:
+            nonlocal admitted
+            if admitted:
+                admitted = False
+                self.requests -= 1
+                self.ingestion -= ingestion
+
+        async def send_then_release(message: Message) -> None:
+            await send(message)
+            # Answered: a client's next request may take the slot; background tasks (the
+            # API-key touch) run after this and take one of the reserved connections.
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_then_release)
         finally:
-            self.requests -= 1
-            self.ingestion -= ingestion
+            release()
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, ingestion: bool) -> None:
         what = "ingestion requests" if ingestion else "requests"
