@@ -338,18 +338,21 @@ def issue_choices(session: Session, project_id: int) -> list:
 def queue_page(project_id: int, request: Request, ctx: ProjectViewer, queue: QueueDep, session: SessionDep,
                added: int | None = None) -> HTMLResponse:
     progress = service.progress(session, queue)
-    disputes = disputes_of(session, queue)
+    # Labelling is blind: other people's verdicts (disputes, agreement) are for admins only,
+    # or an annotator would read colleagues' judgements of items they have yet to judge.
+    is_admin = ctx.role.at_least(Role.admin)
+    disputes = disputes_of(session, queue) if is_admin else []
     issues = issue_choices(session, ctx.project.id)
     return render(request, "annotations/queue.html", {
         "nav": "queues", "project": ctx.project, "queue": queue, "progress": progress, "added": added,
         "names": queue_page_names(session, progress, disputes), "disputes": disputes,
         "disputes_limit": DISPUTES_SHOWN, "issues": issues,
         "issue_titles": {issue.id: issue.title for issue in issues},
-        "is_admin": ctx.role.at_least(Role.admin), "can_annotate": may_annotate(session, ctx, queue)})
+        "is_admin": is_admin, "can_annotate": may_annotate(session, ctx, queue)})
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/agreement", response_class=HTMLResponse)
-def queue_agreement(project_id: int, request: Request, ctx: ProjectViewer, queue: QueueDep,
+def queue_agreement(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                     session: SessionDep) -> HTMLResponse:
     """The agreement figures, asked for by the queue page once it is shown: they read every
     annotation of the queue, which takes seconds on a queue of 100,000 items."""

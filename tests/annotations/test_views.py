@@ -563,6 +563,25 @@ def test_queue_page_shows_agreement_with_item_counts_and_undefined_reasons(db, c
     assert "alice@example.com · bob@example.com" in page.text
 
 
+def test_labelling_is_blind_the_queue_page_shows_verdicts_to_admins_only(db, client, make_client, factory,
+                                                                         project, admin):
+    alice, bob, carol = (factory.user("annotator") for _ in range(3))
+    queue = make_queue(db, project, admin, 2, annotators_per_item=3)
+    disputed = db.query(QueueItem).order_by(QueueItem.id).first()
+    judge(db, project, queue, alice, disputed.trace_id, "pass")
+    judge(db, project, queue, bob, disputed.trace_id, "fail", "Invents a voucher code XQ-17")
+    client.login(admin.email, PASSWORD)
+    assert "Invents a voucher code XQ-17" in client.get(base(queue)).text  # the admin adjudicates
+    for role_user in (carol, factory.user("viewer")):
+        other = make_client()
+        other.login(role_user.email, PASSWORD)
+        page = other.get(base(queue))
+        assert page.status_code == 200 and 'data-testid="blind"' in page.text
+        assert "XQ-17" not in page.text and "q-vote" not in page.text
+        assert f'hx-get="{base(queue)}/agreement"' not in page.text
+        assert other.get(f"{base(queue)}/agreement", headers={"HX-Request": "true"}).status_code == 403
+
+
 def test_admin_adjudicates_a_disagreement_and_it_becomes_the_label(db, client, make_client, factory, project,
                                                                    admin):
     alice, bob = factory.user("annotator"), factory.user("annotator")
@@ -576,9 +595,8 @@ def test_admin_adjudicates_a_disagreement_and_it_becomes_the_label(db, client, m
 
     viewer = make_client()
     viewer.login(factory.user("viewer").email, PASSWORD)
-    seen = viewer.get(base(queue))
-    assert f'id="dispute-{item.trace_id}"' in seen.text and "Offers 50% off" in seen.text
-    assert "Adjudicate</button>" not in seen.text
+    seen = viewer.get(base(queue))  # blind labelling: verdicts are for admins
+    assert f'id="dispute-{item.trace_id}"' not in seen.text and "Offers 50% off" not in seen.text
     assert viewer.form(f"{base(queue)}/traces/{item.trace_id}/adjudicate", {"verdict": "fail"}).status_code == 403
 
     client.login(admin.email, PASSWORD)
