@@ -180,6 +180,7 @@ def test_webhooks_page_adds_tests_and_logs(db, client, factory, project, receive
     client.login(admin.email, PASSWORD)
     page = client.get(f"/projects/{project.id}/webhooks").text
     assert "X-Sextant-Signature: t=&lt;timestamp&gt;,v1=&lt;hex&gt;" in page
+    assert "16–200 characters" in page and 'minlength="16" maxlength="200"' in page  # said before a submit
     added = client.form(f"/projects/{project.id}/webhooks", {"url": receiver.url, "events": ["issue.new",
                                                                                            "issue.resolved"]})
     assert added.status_code == 200 and 'data-testid="webhook-secret">whsec_' in added.text
