@@ -111,6 +111,31 @@ def baseline(train, seed: int = 0):
     return predict
 
 
+DATA_SETS = {"tau-bench airline": tau_bench_airline, "TofuEval": tofueval}
+
+
+def reference(train, seed: int = 0):
+    """The issue's plain reference, fitted on `train`: TF-IDF over input and output (word 1-2-grams,
+    min_df=2, sublinear tf) and a class-balanced logistic regression. Returns examples -> fail?"""
+    vectoriser = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    model = LogisticRegression(class_weight="balanced", max_iter=2000, random_state=seed)
+    model.fit(vectoriser.fit_transform(view_texts(train, "input_output")), [e.is_fail for e in train])
+    return lambda examples: model.predict(vectoriser.transform(view_texts(examples, "input_output"))).astype(bool)
+
+
+def reference_out_of_fold(data: list[dict], seed: int = 0, n_splits: int = 5):
+    """(actual, predicted, groups): every example predicted by the reference fitted without its group."""
+    from app.evals.generation.splits import cv_folds
+
+    examples = as_examples(data)
+    actual = np.array([e.is_fail for e in examples])
+    groups = np.array([e.group_key for e in examples])
+    predicted = np.zeros(len(examples), dtype=bool)
+    for fold in cv_folds(actual, groups, n_splits=n_splits, n_repeats=1, seed=seed):
+        predicted[fold.test] = reference([examples[i] for i in fold.train], seed)([examples[i] for i in fold.test])
+    return actual, predicted, groups
+
+
 def baseline_mcc(train, held, seed: int) -> float | None:
     return mcc(Confusion.of([e.is_fail for e in held], baseline(train, seed)(held)))[0]
 

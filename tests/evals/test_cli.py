@@ -16,7 +16,7 @@ def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
-def test_fit_prints_held_out_figures_and_apply_writes_verdicts(tmp_path, repo_root):
+def test_fit_prints_its_figures_and_apply_writes_verdicts(tmp_path, repo_root):
     examples = tmp_path / "labelled.jsonl"
     write_jsonl(examples, synthetic_traces(120, seed=3))
     evaluator = tmp_path / "evaluator.json"
@@ -25,7 +25,7 @@ def test_fit_prints_held_out_figures_and_apply_writes_verdicts(tmp_path, repo_ro
     summary = json.loads(fitted.stdout)
     stored = json.loads(evaluator.read_text())
     assert stored["metrics"]["mcc"] == summary["mcc"]
-    assert set(stored["metrics"]) == {"mcc", "mcc_ci", "tpr", "tnr", "n_holdout"}
+    assert set(stored["metrics"]) == {"mcc", "mcc_ci", "tpr", "tnr", "n", "measured_by"}
     low, high = stored["metrics"]["mcc_ci"]
     assert low <= stored["metrics"]["mcc"] <= high
 

@@ -16,7 +16,7 @@ def _check(result):
     assert m["mcc"] is None or math.isfinite(m["mcc"])
     if m["mcc"] is not None and m["mcc_ci"][0] is not None:
         assert m["mcc_ci"][0] <= m["mcc"] <= m["mcc_ci"][1]
-    assert m["n"] == result.sizes["n_holdout"] > 0
+    assert m["n"] == result.sizes["n_examples"] and m["measured_by"] == "cv"
     assert result.refit_on_all
 
 

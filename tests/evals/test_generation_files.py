@@ -19,11 +19,12 @@ def test_fit_then_apply_round_trip(tmp_path):
     _write_jsonl(labelled, rows)
     summary = fit_file(labelled, evaluator, seed=0, budget=QUICK)
     assert summary["status"] == "ok" and summary["refit_on_all"]
-    assert summary["text"].startswith("held-out MCC") and "refit on all 100 examples" in summary["text"]
+    assert summary["text"].startswith("cross-validated estimate of the whole generation procedure: MCC ")
+    assert "on 100 examples in" in summary["text"] and "refit on all 100 examples" in summary["text"]
     document = json.loads(evaluator.read_text())
     metrics = document["metrics"]
-    assert set(metrics) == {"mcc", "mcc_ci", "tpr", "tnr", "n_holdout"}
-    assert metrics["n_holdout"] == summary["n_holdout"] and metrics["mcc"] == summary["mcc"]
+    assert set(metrics) == {"mcc", "mcc_ci", "tpr", "tnr", "n", "measured_by"}
+    assert metrics["n"] == summary["n"] == 100 and metrics["mcc"] == summary["mcc"]
     assert document["format"] == "sextant.evaluator" and document["family"] == summary["family"]
 
     unlabelled = [{k: v for k, v in r.items() if k != "label"} for r in synthetic_traces(50, seed=12)]

@@ -3,8 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from app.evals.generation import Confusion, bootstrap_ci, mcc, rogan_gladen
-from app.evals.generation.metrics import best_threshold, binary_metrics
+from scipy import stats
+
+from app.evals.generation import Confusion, chance_reason, mcc, mcc_interval, rogan_gladen
+from app.evals.generation.metrics import best_threshold, binary_metrics, group_cells
 
 
 def test_mcc_matches_hand_computation():
@@ -41,28 +43,111 @@ def test_confusion_from_labels():
     assert c.as_dict() == {"tp": 2, "fp": 1, "fn": 1, "tn": 1}
 
 
-def test_bootstrap_ci_of_perfect_predictions_is_a_point():
-    actual = [True] * 10 + [False] * 10
-    assert bootstrap_ci(actual, actual, seed=1) == (1.0, 1.0)
+def reference_interval(counts, level=0.95, prior=0.5, draws=40000, seed=11):
+    """Second implementation for one row per group: the Dirichlet posterior of the four cells,
+    drawn with numpy's own Dirichlet, MCC per draw written out, the small-sample widening by hand."""
+    tp, fp, fn, tn = counts
+    n = sum(counts)
+    a = (n - 2) / n
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([tp * a + prior, fp * a + prior, fn * a + prior, tn * a + prior], size=draws)
+    ptp, pfp, pfn, ptn = p.T
+    values = (ptp * ptn - pfp * pfn) / np.sqrt((ptp + pfp) * (ptp + pfn) * (ptn + pfp) * (ptn + pfn))
+    tail = (1 - level) / 2
+    low, median, high = np.quantile(values, [tail, 0.5, 1 - tail])
+    scarce = min(tp + fn, fp + tn)
+    df = min(max(1.5 * scarce - 1, 3), n - 1)
+    widen = stats.t.ppf(1 - tail, df) / stats.norm.ppf(1 - tail)
+    return max(-1, median - (median - low) * widen), min(1, median + (high - median) * widen)
 
 
-def test_bootstrap_ci_undefined_when_nothing_predicted_fail():
-    actual = [True] * 10 + [False] * 10
-    assert bootstrap_ci(actual, [False] * 20) == (None, None)
+def rows_of(tp, fp, fn, tn):
+    actual = [True] * tp + [False] * fp + [True] * fn + [False] * tn
+    predicted = [True] * (tp + fp) + [False] * (fn + tn)
+    return actual, predicted
 
 
-def test_bootstrap_ci_brackets_the_estimate_and_groups_widen_it():
+@pytest.mark.parametrize("counts", [(6, 2, 3, 9), (30, 10, 12, 148), (5, 0, 3, 40), (40, 5, 8, 7)])
+def test_mcc_interval_matches_a_second_implementation(counts):
+    low, high = mcc_interval(*rows_of(*counts), draws=40000, seed=2)
+    ref_low, ref_high = reference_interval(counts)
+    assert low == pytest.approx(ref_low, abs=0.015)
+    assert high == pytest.approx(ref_high, abs=0.015)
+
+
+def test_mcc_interval_level_is_the_one_asked_for():
+    data = rows_of(30, 10, 12, 148)
+    for level in (0.8, 0.95):
+        low, high = mcc_interval(*data, level=level, draws=40000)
+        ref = reference_interval((30, 10, 12, 148), level=level)
+        assert (low, high) == pytest.approx(ref, abs=0.015)
+    assert mcc_interval(*data) == mcc_interval(*data, level=0.95)
+
+
+def test_an_empty_cell_does_not_collapse_the_interval():
+    # The issue's case: 8 failures, all caught, no false alarm, n = 61.
+    low, high = mcc_interval(*rows_of(8, 0, 0, 53), seed=1)
+    assert high == 1.0  # the observed MCC stays inside
+    assert low == pytest.approx(reference_interval((8, 0, 0, 53))[0], abs=0.02)
+    assert low < 0.85
+
+
+def test_one_class_predictions_get_an_interval_around_zero():
+    low, high = mcc_interval([True] * 10 + [False] * 10, [False] * 20)
+    assert low < 0 < high
+    assert chance_reason(binary_metrics([True] * 10 + [False] * 10, [False] * 20)) == \
+        "its MCC is undefined (no predicted failures)"
+
+
+def test_group_cells_counts_every_cell_by_hand():
+    actual = [True, True, False, False, False, True]
+    predicted = [1.0, 0.0, 1.0, 0.0, 0.0, 0.5]
+    groups = ["a", "a", "b", "b", "c", "c"]
+    cells = group_cells(actual, predicted, groups)
+    # tp, fp, fn, tn per group a, b, c
+    assert cells.tolist() == [[1, 0, 1, 0], [0, 1, 0, 1], [0.5, 0, 0.5, 1]]
+
+
+def test_rows_of_one_group_count_once():
+    """Four identical copies of every row, grouped, carry the evidence of the rows themselves."""
     rng = np.random.default_rng(0)
     actual = rng.random(120) < 0.4
     predicted = np.where(rng.random(120) < 0.8, actual, ~actual)
-    value, _ = mcc(Confusion.of(actual, predicted))
-    low, high = bootstrap_ci(actual, predicted, seed=3)
-    assert low < value < high
-    # Four identical copies of every example: as independent rows they look like 4x the evidence.
-    copies = np.repeat(actual, 4), np.repeat(predicted, 4)
-    naive = bootstrap_ci(*copies, seed=3)
-    grouped = bootstrap_ci(*copies, groups=np.repeat(np.arange(120), 4), seed=3)
-    assert (grouped[1] - grouped[0]) > 1.5 * (naive[1] - naive[0])
+    single = mcc_interval(actual, predicted, seed=3)
+    grouped = mcc_interval(np.repeat(actual, 4), np.repeat(predicted, 4), groups=np.repeat(np.arange(120), 4), seed=3)
+    naive = mcc_interval(np.repeat(actual, 4), np.repeat(predicted, 4), seed=3)
+    assert grouped == pytest.approx(single, abs=0.02)
+    assert (naive[1] - naive[0]) < 0.6 * (single[1] - single[0])
+
+
+def test_mcc_interval_covers_the_true_mcc_in_simulation():
+    """A fixed, fast set of synthetic trials (bench/coverage.py runs the full table)."""
+    from bench.coverage import Population
+
+    rng = np.random.default_rng(20261205)
+    populations = [Population(rate, tpr, tnr, grouped) for rate, tpr, tnr, grouped in
+                   [(0.2, 0.7, 0.85, False), (0.5, 0.85, 0.9, True), (0.2, 0.97, 0.99, True), (0.1, 0.6, 0.6, False)]]
+    covered = trials = 0
+    for population in populations:
+        for n in (60, 300):
+            for trial in range(40):
+                actual, predicted, groups = population.sample(n, rng)
+                low, high = mcc_interval(actual, predicted, groups=groups, draws=1000, seed=trial)
+                covered += low <= population.true_mcc <= high
+                trials += 1
+    assert covered / trials >= 0.90
+
+
+def test_mcc_interval_rejects_a_meaningless_level():
+    with pytest.raises(ValueError):
+        mcc_interval([True, False], [True, False], level=1.0)
+
+
+def test_chance_reason():
+    assert chance_reason({"mcc": 0.4, "mcc_ci": [0.1, 0.6]}) is None
+    assert chance_reason({"mcc": 0.2, "mcc_ci": [0.0, 0.4]}) == "its 95% interval (0.00 to 0.40) includes 0"
+    assert chance_reason({"mcc": -0.29, "mcc_ci": [-0.47, -0.17]}) == "its 95% interval (-0.47 to -0.17) includes 0"
+    assert chance_reason({"mcc": 0.3, "mcc_ci": [None, None]}) == "its MCC has no interval"
 
 
 def test_binary_metrics_fields():
@@ -70,7 +155,15 @@ def test_binary_metrics_fields():
     assert m["confusion"] == {"tp": 1, "fp": 0, "fn": 1, "tn": 2}
     assert m["tpr"] == 0.5 and m["tnr"] == 1.0 and m["precision"] == 1.0
     assert m["mcc"] == pytest.approx(1 / math.sqrt(3))
-    assert m["n"] == 4
+    assert m["n"] == 4 and m["n_fail"] == 2 and m["n_pass"] == 2
+
+
+def test_binary_metrics_of_shares_over_cv_repeats():
+    # Row 2 was predicted fail in one repeat of two: half a TP, half an FN.
+    m = binary_metrics([True, True, False, False], [1.0, 0.5, 0.0, 0.0], with_ci=False)
+    assert m["confusion"] == {"tp": 1.5, "fp": 0, "fn": 0.5, "tn": 2}
+    assert m["tpr"] == 0.75 and m["n"] == 4
+    assert m["mcc"] == pytest.approx((1.5 * 2) / math.sqrt(1.5 * 2 * 2 * 2.5))
 
 
 def test_rogan_gladen_hand_computed():
@@ -112,3 +205,44 @@ def test_best_threshold_finds_the_separating_cut():
     threshold, value = best_threshold(actual, scores)
     assert value == pytest.approx(1.0)
     assert 0.35 < threshold <= 0.6
+
+
+@pytest.mark.parametrize("rate", [-0.01, 1.01])
+def test_rogan_gladen_refuses_a_rate_outside_zero_to_one(rate):
+    with pytest.raises(ValueError):
+        rogan_gladen(rate, 100, tpr=0.8, tnr=0.9)
+
+
+def test_best_threshold_places_the_cut_halfway_below_the_last_score_kept():
+    actual = np.array([False, False, False, True, True, True])
+    scores = np.array([0.1, 0.2, 0.35, 0.6, 0.7, 0.9])
+    assert best_threshold(actual, scores) == (pytest.approx(0.475), pytest.approx(1.0))
+
+
+def brute_force_threshold(actual, scores):
+    """Second implementation: try every cut between distinct scores, keep the middle of the best ones."""
+    distinct = sorted(set(scores.tolist()), reverse=True)
+    results = []
+    for i, cut in enumerate(distinct):
+        value, _ = mcc(Confusion.of(actual, scores >= cut))
+        lower = distinct[i + 1] if i + 1 < len(distinct) else cut - 1e-6
+        results.append((-1.0 if value is None else value, (cut + lower) / 2))
+    best = max(v for v, _ in results)
+    ties = [t for v, t in results if v >= best - 1e-12]
+    return ties[len(ties) // 2], best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_best_threshold_matches_brute_force_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    actual = rng.random(40) < 0.4
+    scores = np.round(np.where(actual, rng.random(40) * 0.7 + 0.3, rng.random(40) * 0.7), 1)  # many ties
+    threshold, value = best_threshold(actual, scores)
+    ref_threshold, ref_value = brute_force_threshold(actual, scores)
+    assert threshold == pytest.approx(ref_threshold) and value == pytest.approx(ref_value)
+    # The cut keeps what it promises: predicting fail at >= threshold reaches that MCC.
+    assert mcc(Confusion.of(actual, scores >= threshold))[0] == pytest.approx(value)
+
+
+def test_best_threshold_without_both_labels_is_a_neutral_default():
+    assert best_threshold(np.array([True, True, True]), np.array([0.2, 0.5, 0.9])) == (0.5, 0.0)

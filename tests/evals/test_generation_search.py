@@ -6,9 +6,7 @@ import math
 import pytest
 
 from app.evals.generation import Budget, GenerationResult, InsufficientData, compile_spec, generate
-from app.evals.generation import pipeline as generate_module
 from app.evals.generation.examples import as_examples
-from app.evals.generation.splits import holdout_split
 from tests.evals.synthetic import random_labels, synthetic_traces
 
 QUICK = Budget(n_splits=3, n_repeats=1, generations=1)
@@ -24,40 +22,35 @@ def test_too_few_examples_says_how_many_more():
     assert result.message == "needs 1 more positive (failed examples) and 5 more negatives (passing examples)"
 
 
-def test_generation_end_to_end_reports_held_out_figures_and_refits():
+def test_generation_end_to_end_reports_cross_validated_figures_and_refits():
     data = synthetic_traces(150, seed=5)
     result = generate(data, seed=0, budget=QUICK)
     assert isinstance(result, GenerationResult)
     m = result.metrics
-    assert m["mcc"] is not None and m["mcc"] > 0.6
+    assert m["measured_by"] == "cv" and m["mcc"] is not None and m["mcc"] > 0.6
     low, high = m["mcc_ci"]
-    assert low <= m["mcc"] <= high
-    assert m["n"] == result.sizes["n_holdout"] == sum(m["confusion"].values())
-    assert result.sizes["n_train"] + result.sizes["n_holdout"] == 150
+    assert low <= m["mcc"] <= high and high - low > 0.05
+    # Every example counts once in the figure, with the share of CV repeats that predicted it fail.
+    assert m["n"] == 150 == sum(m["confusion"].values())
+    assert result.sizes["n_train"] == 150 and result.sizes["n_holdout"] == 0
     assert result.refit_on_all and result.sizes["n_refit"] == 150
-    assert 0.2 <= result.sizes["n_holdout"] / 150 <= 0.4
-    assert result.leaderboard and result.leaderboard[0]["cv_mcc"] >= result.cv["mcc"] - 0.05
+    assert result.cv["mcc"] == pytest.approx(m["mcc"])  # the procedure's estimate is the figure shown
     json.dumps(result.to_dict())  # all plain JSON
     verdicts = compile_spec(json.loads(json.dumps(result.spec))).evaluate(data[:5])
     assert all(v.verdict in ("pass", "fail") and v.explanation for v in verdicts)
 
 
-def test_search_never_sees_the_held_out_split(monkeypatch):
+def test_the_figure_is_the_mcc_of_its_out_of_fold_predictions():
     data = synthetic_traces(90, seed=6)
-    seen_ids = []
-    real_search = generate_module.search
-
-    def spying_search(ws, folds, settings, seed):
-        seen_ids.extend(e.id for e in ws.examples)
-        return real_search(ws, folds, settings, seed)
-
-    monkeypatch.setattr(generate_module, "search", spying_search)
-    result = generate(data, seed=2, budget=QUICK)
-    examples = as_examples(data)
-    _, held = holdout_split([e.is_fail for e in examples], [e.group_key for e in examples], seed=2)
-    held_ids = {examples[i].id for i in held}
-    assert len(held_ids) == result.sizes["n_holdout"]
-    assert held_ids.isdisjoint(seen_ids)
+    result = generate(data, seed=2, budget=Budget(n_splits=3, n_repeats=2, generations=1))
+    actual, share, groups = result.evidence
+    assert [e.is_fail for e in as_examples(data)] == list(actual)
+    assert set(share.tolist()) <= {0.0, 0.5, 1.0}  # two repeats
+    tp, fp = float(share[actual].sum()), float(share[~actual].sum())
+    fn, tn = float((1 - share[actual]).sum()), float((1 - share[~actual]).sum())
+    by_hand = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    assert result.metrics["mcc"] == pytest.approx(by_hand)
+    assert result.metrics["n_groups"] == len(set(groups)) == result.sizes["n_groups"]
 
 
 def test_same_input_and_seed_give_the_same_spec():

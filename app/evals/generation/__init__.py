@@ -24,8 +24,11 @@ compile_spec(spec, *, llm=None) -> Evaluator
 score_spec(spec, examples, *, llm=None, seed=0) -> metrics dict (same shape as above);
     hand-written specs are scored exactly like generated ones.
 mcc(confusion) -> (value | None, reason | None)
-bootstrap_ci(actual_fail, predicted_fail, *, groups=None, n_boot=2000, level=0.95, seed=0)
-    -> (low, high) | (None, None)
+mcc_interval(actual_fail, predicted_fail, *, groups=None, level=0.95, seed=0) -> (low, high)
+    posterior of the confusion matrix, groups resampled whole, weak prior: never a point
+    from an empty cell; (None, None) only without rows.
+chance_reason(metrics) -> str | None: why an evaluator is no better than chance (its MCC is
+    undefined, or its interval reaches 0), None when it is better.
 rogan_gladen(observed_rate, n, tpr, tnr, *, level=0.95, labelled_fail=None, labelled_pass=None)
     -> {"estimate", "ci", "reason", "ci_method"}; with the label counts the CI carries TPR/TNR uncertainty.
 fit_file(examples_jsonl_path, out_json_path, **generate_options) -> printable summary dict
@@ -50,7 +53,8 @@ _EXPORTS = {
     "Budget": "pipeline", "GenerationResult": "pipeline", "InsufficientData": "pipeline",
     "MIN_PER_LABEL": "pipeline", "generate": "pipeline", "score_spec": "pipeline",
     "LLMClient": "llm", "LLMConfig": "llm", "LLMError": "llm", "MemoryCache": "llm",
-    "Confusion": "metrics", "binary_metrics": "metrics", "bootstrap_ci": "metrics", "mcc": "metrics",
+    "Confusion": "metrics", "binary_metrics": "metrics", "mcc_interval": "metrics", "mcc": "metrics",
+    "chance_reason": "metrics",
     "rogan_gladen": "metrics",
     "Evaluator": "spec", "SpecError": "spec", "Verdict": "spec", "compile_spec": "spec",
     "describe_spec": "spec", "envelope": "spec", "calls_llm": "spec",

@@ -2,8 +2,9 @@
 
 Input lines: {"id", "input", "output", "label"?, "feedback"?, "group"?, "metadata"?, "messages"?, ...}
 Output lines of apply: {"id", "verdict": "pass" | "fail", "score", "explanation"}
-The evaluator file is the spec plus "metrics": {"mcc", "mcc_ci": [low, high], "tpr", "tnr", "n_holdout"}
-and a "generation" block (sizes, CV figure, notes).
+The evaluator file is the spec plus "metrics": {"mcc", "mcc_ci": [low, high], "tpr", "tnr", "n", "measured_by"}
+("cv": the cross-validation estimate of the generation procedure on all n examples; "holdout": on n
+held-out examples) and a "generation" block (sizes, CV figure, notes).
 """
 
 from __future__ import annotations
@@ -59,9 +60,10 @@ def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **optio
     m = result.metrics
     document = {
         **result.spec,
-        "metrics": {"mcc": m["mcc"], "mcc_ci": m["mcc_ci"], "tpr": m["tpr"], "tnr": m["tnr"], "n_holdout": m["n"]},
+        "metrics": {"mcc": m["mcc"], "mcc_ci": m["mcc_ci"], "tpr": m["tpr"], "tnr": m["tnr"], "n": m["n"],
+                    "measured_by": m["measured_by"]},
         "generation": {
-            "holdout": m,
+            "figures": m,
             "cv": result.cv,
             "sizes": result.sizes,
             "refit_on_all": result.refit_on_all,
@@ -83,7 +85,8 @@ def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **optio
         "tnr": m["tnr"],
         "precision": m["precision"],
         "confusion": m["confusion"],
-        "n_holdout": m["n"],
+        "n": m["n"],
+        "measured_by": m["measured_by"],
         "cv_mcc": result.cv.get("mcc"),
         "refit_on_all": result.refit_on_all,
         "sizes": result.sizes,
@@ -125,8 +128,10 @@ def _summary_line(result) -> str:
         f"refit on all {result.sizes['n_refit']} examples" if result.refit_on_all
         else f"fitted on the {result.sizes['n_train']} training examples"
     )
+    measured = ("cross-validated estimate of the whole generation procedure" if m["measured_by"] == "cv"
+                else "held-out")
     return (
-        f"held-out MCC {mcc_text}{interval} on {m['n']} examples "
+        f"{measured}: MCC {mcc_text}{interval} on {m['n']} examples in {m['n_groups']} groups "
         f"(TPR {_figure(m['tpr'])}, TNR {_figure(m['tnr'])}, precision {_figure(m['precision'])}); "
         f"evaluator: {describe_spec(result.spec)}; {refit}"
     )

@@ -40,7 +40,7 @@ class Confusion:
     def n(self) -> int:
         return self.tp + self.fp + self.fn + self.tn
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | float]:
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
 
 
@@ -86,75 +86,166 @@ def _vector_mcc(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, tn: np.ndarray) 
     return np.where(denominator > 0, value, np.nan)
 
 
-def bootstrap_ci(
-    actual_fail: Sequence[bool],
-    predicted_fail: Sequence[bool],
-    *,
-    groups: Sequence[Any] | None = None,
-    n_boot: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float | None, float | None]:
-    """Percentile CI of MCC under a bootstrap stratified by actual label.
+PRIOR_PER_CELL = 0.5  # Jeffreys: a weak prior, half an example in each cell of the confusion matrix
+INTERVAL_DRAWS = 4000
 
-    With `groups`, whole groups are resampled (a cluster bootstrap) within two
-    strata: groups holding at least one failure, and groups without. Near-
-    duplicate traces of one group would otherwise count as independent
-    evidence and shrink the interval. Replicates where MCC is undefined are
-    dropped; if more than half are, there is no interval: (None, None).
+
+def group_cells(actual_fail: Sequence[bool], predicted_fail: Sequence[float],
+                groups: Sequence[Any] | None = None) -> np.ndarray:
+    """Confusion counts per group, shape (groups, 4): tp, fp, fn, tn.
+
+    `predicted_fail` may hold shares rather than flags (the share of CV repeats that
+    predicted fail): a row then counts fractionally in two cells and still as one row.
     """
     actual = np.asarray(actual_fail, dtype=bool)
-    predicted = np.asarray(predicted_fail, dtype=bool)
-    rng = np.random.default_rng(seed)
+    predicted = np.asarray(predicted_fail, dtype=float)
+    if actual.shape != predicted.shape:
+        raise ValueError("actual and predicted labels differ in length")
     if groups is None:
-        groups = np.arange(len(actual))
-    _, group_index = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
-    n_groups = int(group_index.max()) + 1 if len(actual) else 0
-    # Per-group confusion counts, shape (n_groups, 4): tp, fp, fn, tn.
-    cells = np.stack([actual & predicted, ~actual & predicted, actual & ~predicted, ~actual & ~predicted], axis=1)
-    per_group = np.zeros((n_groups, 4))
-    np.add.at(per_group, group_index, cells.astype(float))
-    has_fail = (per_group[:, 0] + per_group[:, 2]) > 0
-    totals = np.zeros((n_boot, 4))
-    for stratum in (has_fail, ~has_fail):
-        members = per_group[stratum]
-        if len(members) == 0:
-            continue
-        counts = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=n_boot)
-        totals += counts @ members
-    values = _vector_mcc(*totals.T)
-    values = values[~np.isnan(values)]
-    if len(values) < n_boot / 2:
+        group_index = np.arange(len(actual))
+    else:
+        _, group_index = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+    rows = np.stack([actual * predicted, ~actual * predicted, actual * (1 - predicted), ~actual * (1 - predicted)],
+                    axis=1)
+    cells = np.zeros((int(group_index.max()) + 1 if len(actual) else 0, 4))
+    np.add.at(cells, group_index, rows)
+    return cells
+
+
+def mcc_interval(
+    actual_fail: Sequence[bool],
+    predicted_fail: Sequence[float],
+    *,
+    groups: Sequence[Any] | None = None,
+    level: float = 0.95,
+    draws: int = INTERVAL_DRAWS,
+    prior: float = PRIOR_PER_CELL,
+    seed: int = 0,
+) -> tuple[float | None, float | None]:
+    """Interval of the evaluator's MCC on the population its examples came from.
+
+    A posterior over the confusion matrix: every group of rows (one session,
+    one task) gets a Gamma weight, as in Rubin's Bayesian bootstrap, so the
+    rows of a group move together and near-duplicates do not count as
+    independent evidence; a weak Dirichlet prior adds `prior` of a row to each
+    cell. With one row per group and unit weights this is the Dirichlet(counts
+    + prior) posterior of the four cells. The prior keeps an empty cell from
+    collapsing the interval to a point ("1.00 (1.00 to 1.00)" on 8 failures),
+    and a column with no predictions still gets an interval around 0.
+
+    Few groups: a bootstrap's spread is too small when the groups seen are few
+    (it treats them as the whole population). Two small-sample corrections,
+    calibrated by bench/coverage.py: weights Gamma((G - 2) / G) instead of
+    Gamma(1) (the unbiased variance), and the central interval widened about
+    its median as a t interval would be, by t(df) / z with df = 1.5 x the
+    groups holding the scarcer label - 1 (between 3 and G - 1): it is the
+    scarcer label's groups that decide how well TPR or TNR is known.
+
+    Finally the interval is widened if need be to contain the observed MCC.
+    None only without rows.
+    """
+    return interval_of_cells(group_cells(actual_fail, predicted_fail, groups), level=level, draws=draws,
+                             prior=prior, seed=seed)
+
+
+def interval_of_cells(cells: np.ndarray, *, level: float = 0.95, draws: int = INTERVAL_DRAWS,
+                      prior: float = PRIOR_PER_CELL, seed: int = 0) -> tuple[float | None, float | None]:
+    """`mcc_interval` from confusion counts per group (see `group_cells`)."""
+    if not 0 < level < 1:
+        raise ValueError("level must lie strictly between 0 and 1")
+    if len(cells) == 0:
         return None, None
-    alpha = (1 - level) / 2
-    low, high = np.quantile(values, [alpha, 1 - alpha])
+    draws_of_cells = posterior_cells(cells, draws=draws, prior=prior, seed=seed)
+    values = np.nan_to_num(_vector_mcc(*draws_of_cells.T), nan=0.0)
+    tail = (1 - level) / 2
+    low, median, high = np.quantile(values, [tail, 0.5, 1 - tail])
+    widen = float(stats.t.ppf(1 - tail, degrees_of_freedom(cells)) / stats.norm.ppf(1 - tail))
+    low, high = max(-1.0, median - (median - low) * widen), min(1.0, median + (high - median) * widen)
+    observed, _ = mcc(Confusion(*(float(x) for x in cells.sum(axis=0))))
+    if observed is not None:
+        low, high = min(low, observed), max(high, observed)
     return float(low), float(high)
+
+
+def degrees_of_freedom(cells: np.ndarray) -> float:
+    """1.5 x (groups holding the scarcer label) - 1, kept between 3 and (groups - 1) and at least 1."""
+    groups_with_fail = int(np.sum(cells[:, 0] + cells[:, 2] > 0))
+    groups_with_pass = int(np.sum(cells[:, 1] + cells[:, 3] > 0))
+    df = min(max(1.5 * min(groups_with_fail, groups_with_pass) - 1, 3), len(cells) - 1)
+    return max(df, 1.0)
+
+
+def posterior_cells(cells: np.ndarray, *, draws: int, prior: float, seed: int) -> np.ndarray:
+    """Draws of the confusion matrix (unnormalised: MCC does not depend on scale), shape (draws, 4).
+
+    Groups with identical counts are drawn together: a sum of k Gamma(a) weights is one
+    Gamma(k a) weight, so the cost depends on distinct groups, not on rows.
+    """
+    rng = np.random.default_rng(seed)
+    distinct, multiplicity = np.unique(cells, axis=0, return_counts=True)
+    concentration = max(len(cells) - 2, 1) / len(cells)
+    weights = rng.gamma(np.broadcast_to(multiplicity * concentration, (draws, len(distinct))))
+    return weights @ distinct + rng.gamma(prior, size=(draws, 4))
+
+
+CI_METHOD = ("95% interval: posterior of the confusion matrix (Jeffreys prior, whole groups of related "
+             "traces resampled together, small-sample corrected)")
 
 
 def binary_metrics(
     actual_fail: Sequence[bool],
-    predicted_fail: Sequence[bool],
+    predicted_fail: Sequence[float],
     *,
     groups: Sequence[Any] | None = None,
     seed: int = 0,
     with_ci: bool = True,
 ) -> dict[str, Any]:
-    """MCC (+ reason when undefined, + bootstrap CI), TPR, TNR, precision, confusion, n."""
-    c = Confusion.of(actual_fail, predicted_fail)
+    """MCC (+ reason when undefined, + 95% interval), TPR, TNR, precision, confusion, n.
+
+    `predicted_fail` may be shares of CV repeats (see `group_cells`): the confusion
+    counts are then fractional, and every example still counts once.
+    """
+    cells = group_cells(actual_fail, predicted_fail, groups)
+    c = Confusion(*(_count(x) for x in cells.sum(axis=0))) if len(cells) else Confusion(0, 0, 0, 0)
     value, reason = mcc(c)
-    low, high = bootstrap_ci(actual_fail, predicted_fail, groups=groups, seed=seed) if with_ci else (None, None)
+    low, high = interval_of_cells(cells, seed=seed) if with_ci else (None, None)
     return {
         "mcc": value,
         "mcc_undefined_reason": reason,
         "mcc_ci": [low, high],
+        "ci_method": CI_METHOD if with_ci else None,
         "tpr": _ratio(c.tp, c.tp + c.fn),
         "tnr": _ratio(c.tn, c.tn + c.fp),
         "precision": _ratio(c.tp, c.tp + c.fp),
         "confusion": c.as_dict(),
-        "n": c.n,
-        "n_fail": c.tp + c.fn,
-        "n_pass": c.tn + c.fp,
+        "n": len(np.asarray(actual_fail)),
+        "n_groups": len(cells),
+        "n_fail": _count(c.tp + c.fn),
+        "n_pass": _count(c.tn + c.fp),
     }
+
+
+def chance_reason(metrics: Mapping[str, Any]) -> str | None:
+    """Why an evaluator is no better than chance, in words; None when it is better.
+
+    No better than chance: its MCC is undefined (with both labels present that means it
+    predicts one class only), or its 95% interval reaches 0. Such an evaluator may not
+    gate a release and is not activated by default.
+    """
+    if metrics.get("mcc") is None:
+        why = metrics.get("mcc_undefined_reason")
+        return f"its MCC is undefined ({why})" if why else "its MCC is undefined"
+    low, high = (metrics.get("mcc_ci") or [None, None])[:2]
+    if low is None:
+        return "its MCC has no interval"
+    if low <= 0:
+        return f"its 95% interval ({low:.2f} to {high:.2f}) includes 0"
+    return None
+
+
+def _count(x: float) -> int | float:
+    """Whole counts as ints; averages over CV repeats to two decimals."""
+    return int(round(x)) if abs(x - round(x)) < 1e-9 else round(float(x), 2)
 
 
 def _ratio(numerator: int, denominator: int) -> float | None:

@@ -119,6 +119,11 @@ class SearchOutcome:
     front: list[Candidate]
     notes: list[str] = field(default_factory=list)
     selection_mcc: tuple[float | None, str | None] = (None, None)
+    # Out-of-fold predictions the figure rests on: the share of CV repeats in which each
+    # example was predicted fail by the procedure's pick (NaN where no fold tested it).
+    selection_share: np.ndarray | None = None
+    n_splits: int = 5
+    n_repeats: int = 2
 
 
 def base_recipes(ws: Workspace, settings: SearchSettings) -> list[Recipe]:
@@ -176,14 +181,28 @@ class CrossValidator:
         predictions, complexity, cost = self.run(recipe)
         return self.score(Candidate((recipe,), None, predictions, complexity, cost, generation=generation))
 
-    def score(self, candidate: Candidate) -> Candidate:
-        actual = np.tile(self.ws.actual_fail, self.n_repeats)
+    @property
+    def covered(self) -> np.ndarray:
+        """(repeats, examples): which examples each repeat's folds tested."""
         covered = np.zeros((self.n_repeats, len(self.ws)), dtype=bool)
         for fold in self.folds:
             covered[fold.repeat, fold.test] = True
-        covered = covered.ravel()
-        value, reason = mcc(Confusion.of(actual[covered], candidate.predictions.ravel()[covered]))
-        candidate.fitness, candidate.fitness_reason = value, reason
+        return covered
+
+    def pooled_mcc(self, predictions: np.ndarray) -> tuple[float | None, str | None]:
+        """MCC of out-of-fold predictions (repeats x examples), pooled over repeats."""
+        covered = self.covered
+        actual = np.broadcast_to(self.ws.actual_fail, covered.shape)
+        return mcc(Confusion.of(actual[covered], predictions[covered]))
+
+    def fail_share(self, predictions: np.ndarray) -> np.ndarray:
+        """Per example, the share of the repeats testing it that predicted fail (NaN if none did)."""
+        covered = self.covered
+        with np.errstate(invalid="ignore"):
+            return (predictions & covered).sum(axis=0) / covered.sum(axis=0)
+
+    def score(self, candidate: Candidate) -> Candidate:
+        candidate.fitness, candidate.fitness_reason = self.pooled_mcc(candidate.predictions)
         return candidate
 
 
@@ -286,13 +305,15 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
         for child in fresh[: settings.children_per_generation]:
             add(child)
     candidates = sorted(seen.values(), key=lambda c: (-c.sort_value(), c.complexity, c.name))
-    best, selection = select(candidates), selection_aware_estimate(candidates, cv)
+    best, chosen = select(candidates), selection_aware_predictions(candidates, cv)
+    selection = cv.pooled_mcc(chosen)
     plain = plain_classifier_instead(best, candidates, selection[0])
     if plain is not None:
         notes.append(f"kept {plain.name}, a classifier with default settings: its CV MCC {plain.fitness:.3f} "
                      f"is not below the search-and-select procedure's {selection[0]:.3f}")
-        best, selection = plain, (plain.fitness, plain.fitness_reason)
-    return SearchOutcome(best, candidates, pareto_front(candidates), notes, selection)
+        best, chosen, selection = plain, plain.predictions, (plain.fitness, plain.fitness_reason)
+    return SearchOutcome(best, candidates, pareto_front(candidates), notes, selection, cv.fail_share(chosen),
+                         settings.n_splits, settings.n_repeats)
 
 
 PLAIN_CLASSIFIER = {"C": 1.0, "with_structure": False, "threshold": "balanced"}
@@ -326,21 +347,20 @@ def fit_candidate(candidate_recipes: tuple[Recipe, ...], op: str | None, ws: Wor
 
 
 
-def selection_aware_estimate(candidates: list[Candidate], cv: CrossValidator) -> tuple[float | None, str | None]:
-    """CV figure of the whole search-and-select procedure, not of its winner.
+def selection_aware_predictions(candidates: list[Candidate], cv: CrossValidator) -> np.ndarray:
+    """Out-of-fold predictions of the whole search-and-select procedure, not of its winner.
 
     The winner's own CV figure is a maximum over many candidates on the same
     labels, so it runs high (on random labels, clearly above 0). Here, for
     every fold, the candidate is selected using the *other* folds' out-of-fold
-    predictions only, and scored on that fold; the pooled result estimates
-    what selection itself delivers, as in nested CV, without refitting.
+    predictions only, and that pick predicts the fold; scored, the result
+    estimates what selection itself delivers, as in nested CV, without refitting.
+    Returns (repeats, examples) fail flags.
     """
     actual = cv.ws.actual_fail
     predictions = np.stack([c.predictions for c in candidates])  # candidates x repeats x examples
-    covered = np.zeros((cv.n_repeats, len(actual)), dtype=bool)
-    for fold in cv.folds:
-        covered[fold.repeat, fold.test] = True
-    chosen_actual, chosen_predicted = [], []
+    covered = cv.covered
+    chosen = np.zeros(covered.shape, dtype=bool)
     for fold in cv.folds:
         outside = covered.copy()
         outside[:, fold.test] = False  # these rows' labels may not influence the choice
@@ -350,9 +370,8 @@ def selection_aware_estimate(candidates: list[Candidate], cv: CrossValidator) ->
             value, _ = mcc(Confusion.of(labels, predictions[c][outside]))
             fitness.append(-1.0 if value is None else value)
         pick = _select_index(candidates, np.array(fitness))
-        chosen_actual.append(actual[fold.test])
-        chosen_predicted.append(predictions[pick, fold.repeat, fold.test])
-    return mcc(Confusion.of(np.concatenate(chosen_actual), np.concatenate(chosen_predicted)))
+        chosen[fold.repeat, fold.test] = predictions[pick, fold.repeat, fold.test]
+    return chosen
 
 
 def _select_index(candidates: list[Candidate], fitness: np.ndarray) -> int:
