@@ -209,7 +209,7 @@ def test_best_threshold_finds_the_separating_cut():
 
 @pytest.mark.parametrize("rate", [-0.01, 1.01])
 def test_rogan_gladen_refuses_a_rate_outside_zero_to_one(rate):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="observed_rate must lie in"):
         rogan_gladen(rate, 100, tpr=0.8, tnr=0.9)
 
 
@@ -217,6 +217,16 @@ def test_best_threshold_places_the_cut_halfway_below_the_last_score_kept():
     actual = np.array([False, False, False, True, True, True])
     scores = np.array([0.1, 0.2, 0.35, 0.6, 0.7, 0.9])
     assert best_threshold(actual, scores) == (pytest.approx(0.475), pytest.approx(1.0))
+
+
+def test_best_threshold_breaks_ties_towards_the_middle_run():
+    # Sorted by score: fail, fail, pass, fail, pass, pass. Cutting after the 2nd or after the 4th
+    # both reach MCC 6 / sqrt(72); the later one is the middle of the tied list [2nd, 4th].
+    actual = np.array([True, True, False, True, False, False])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    threshold, value = best_threshold(actual, scores)
+    assert value == pytest.approx(6 / math.sqrt(72))
+    assert threshold == pytest.approx(0.55)
 
 
 def brute_force_threshold(actual, scores):
