@@ -211,11 +211,6 @@ def set_issue_ids(session: Session, annotation_id: int, issue_ids: Sequence[int]
                         [{"annotation_id": annotation_id, "issue_id": i} for i in sorted(set(issue_ids))])
 
 
-def count_user_annotations(session: Session, trace_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(Annotation).where(
-        Annotation.trace_id == trace_id, Annotation.author_id.is_not(None))) or 0
-
-
 def refresh_item_counts(session: Session, trace_id: int) -> None:
     """Recount every queue item of this trace from its annotations (idempotent)."""
     session.execute(text("""

@@ -343,8 +343,9 @@ def disagreements(session: Session, queue: AnnotationQueue, limit: int = 100) ->
 # What the workbench shows
 
 
-def conversation(session: Session, trace) -> list[dict]:
-    """The messages an annotator judges, in the chat partial's normalised shape.
+def shown_conversation(session: Session, trace) -> list[dict]:
+    """The messages an annotator judges, in the chat partial's normalised shape (what an
+    evaluator reads is `traces.service.evaluated_messages`).
 
     The last LLM call's prompt and reply hold the whole exchange up to the answer
     being judged; a trace without LLM spans (or without stored messages) shows its

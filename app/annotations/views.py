@@ -486,7 +486,7 @@ def workbench_context(session: Session, ctx: ProjectContext, queue: AnnotationQu
         return context
     annotation, issue_ids = (None, []) if claimed else service.my_annotation(session, item, user)
     trace = traces_repository.get_trace(session, ctx.project.id, item.trace_id)
-    context.update(trace=trace, messages=service.conversation(session, trace), annotation=annotation,
+    context.update(trace=trace, messages=service.shown_conversation(session, trace), annotation=annotation,
                    draft=draft or draft_of(annotation, issue_ids),
                    held_by_others=0 if claimed else repository.locks_held_by_others(session, item.id, user.id))
     return context

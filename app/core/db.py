@@ -7,6 +7,7 @@ for during the unit of work are sent after the commit succeeds (see `jobs`).
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from enum import StrEnum
 from functools import lru_cache
 
 from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, func
@@ -36,6 +37,11 @@ class CreatedMixin:
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), nullable=False
     )
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """A CHECK clause keeping a status column within its enum's values."""
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
 
 
 def utcnow() -> datetime:

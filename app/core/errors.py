@@ -35,10 +35,6 @@ class AppError(Exception):
         return self.details.get("field") if isinstance(self.details, dict) else None
 
 
-class BadRequest(AppError):
-    status_code, code = 400, "bad_request"
-
-
 class NotAuthenticated(AppError):
     status_code, code = 401, "not_authenticated"
 

@@ -96,6 +96,11 @@ class EvalSettings(BaseSettings):
     # a cap on the bill. Traces past it are left unjudged (a backfill can catch up); 0 = no cap.
     llm_daily_traces: int = Field(default=10_000, ge=0)
 
+    def fit_for_gating(self, mcc_ci_low: float | None) -> bool:
+        """The one rule: only an evaluator whose MCC is surely above the bar (its CI's lower
+        bound) may gate a release. Evaluators and issue figures both ask here."""
+        return mcc_ci_low is not None and mcc_ci_low >= self.gate_min_mcc
+
     @property
     def llm_configured(self) -> bool:
         return bool(self.llm_base_url and self.llm_api_key and self.llm_model)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from app.evals import repository, service, tasks
+from app.evals.models import VersionStatus
 
 REALIGN_DELAY_S = 60.0
 
@@ -27,7 +28,7 @@ def add_manual_version(session: Session, evaluator, spec: dict, *, actor_id: int
 
 def _score_when_pending(session: Session, version):
     """A hand-written judge is scored by the worker (the same task as generation)."""
-    if version.status == "pending":
+    if version.status == VersionStatus.PENDING:
         tasks.generate.enqueue(session, version.id)
     return version
 

@@ -1,13 +1,37 @@
 """Evaluators, their versions (spec + honest held-out figures), runs and results."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
                         String, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, CreatedMixin, IdMixin
+from app.core.db import Base, CreatedMixin, IdMixin, one_of
+
+
+class VersionStatus(StrEnum):
+    """An evaluator version's life: pending -> running -> ready | failed | insufficient
+    (too few labels to generate from). A hand-written rule is ready at once."""
+    PENDING = "pending"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    INSUFFICIENT = "insufficient"
+
+
+GENERATING = (VersionStatus.PENDING, VersionStatus.RUNNING)
+FINISHED = (VersionStatus.READY, VersionStatus.FAILED, VersionStatus.INSUFFICIENT)
+
+
+class RunStatus(StrEnum):
+    """A run over traces: queued -> running -> done | failed | cancelled."""
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class Evaluator(IdMixin, CreatedMixin, Base):
@@ -37,12 +61,12 @@ class Evaluator(IdMixin, CreatedMixin, Base):
 
 class EvaluatorVersion(IdMixin, CreatedMixin, Base):
     __tablename__ = "evaluator_version"
-    __table_args__ = (UniqueConstraint("evaluator_id", "number"),)
+    __table_args__ = (UniqueConstraint("evaluator_id", "number"),
+                      CheckConstraint(one_of("status", VersionStatus), name="status"))
 
     evaluator_id: Mapped[int] = mapped_column(ForeignKey("evaluator.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
-    # pending | running | ready | failed | insufficient
-    status: Mapped[str] = mapped_column(String(20), server_default="pending")
+    status: Mapped[str] = mapped_column(String(20), server_default=VersionStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
     family: Mapped[str | None] = mapped_column(String(30))
     spec: Mapped[dict | None] = mapped_column(JSONB)
@@ -65,13 +89,13 @@ class EvaluatorVersion(IdMixin, CreatedMixin, Base):
 
 class EvalRun(IdMixin, CreatedMixin, Base):
     __tablename__ = "eval_run"
-    __table_args__ = (Index("ix_eval_run_project_created", "project_id", "created_at"),)
+    __table_args__ = (Index("ix_eval_run_project_created", "project_id", "created_at"),
+                      CheckConstraint(one_of("status", RunStatus), name="status"))
 
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
     # online | backfill | gate
     kind: Mapped[str] = mapped_column(String(20))
-    # queued | running | done | failed
-    status: Mapped[str] = mapped_column(String(20), server_default="queued")
+    status: Mapped[str] = mapped_column(String(20), server_default=RunStatus.QUEUED.value)
     evaluator_version_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), server_default="{}")
     filter: Mapped[dict] = mapped_column(JSONB, server_default="{}")
     total: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -79,8 +103,6 @@ class EvalRun(IdMixin, CreatedMixin, Base):
     # Backfills walk traces by id; each committed batch moves this on, so a
     # re-delivered task resumes where the last commit left off.
     cursor_trace_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    failed: Mapped[int] = mapped_column(Integer, server_default="0")
-    error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, defer
 
-from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion
+from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion, VersionStatus
 from app.issues.models import Issue
 from app.traces.models import Trace
 
@@ -54,7 +54,7 @@ def running_active_versions(session: Session, project_id: int) -> list[tuple[Eva
         .join(EvaluatorVersion, EvaluatorVersion.id == Evaluator.active_version_id)
         .outerjoin(Issue, Issue.id == Evaluator.issue_id)
         .where(Evaluator.project_id == project_id, Evaluator.active.is_(True),
-               EvaluatorVersion.status == "ready", func.coalesce(Issue.state, "") != "ignored"))
+               EvaluatorVersion.status == VersionStatus.READY.value, func.coalesce(Issue.state, "") != "ignored"))
     return [(evaluator, version) for evaluator, version in rows]
 
 
@@ -86,14 +86,6 @@ def upsert_results(session: Session, rows: Sequence[tuple]) -> None:
         "verdict": list(columns[3]), "score": list(columns[4]), "explanation": list(columns[5])})
 
 
-def results_for_trace(session: Session, trace_id: int) -> list[tuple[EvalResult, Evaluator]]:
-    rows = session.execute(
-        select(EvalResult, Evaluator).join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
-        .join(Evaluator, Evaluator.id == EvaluatorVersion.evaluator_id)
-        .where(EvalResult.trace_id == trace_id).order_by(Evaluator.name))
-    return [(result, evaluator) for result, evaluator in rows]
-
-
 def verdict_counts(session: Session, version_id: int, since: datetime | None = None) -> tuple[int, int]:
     """(fails, total) among this version's results, for traces started since `since`."""
     query = select(func.count().filter(EvalResult.verdict == "fail"),
@@ -107,11 +99,6 @@ def verdict_counts(session: Session, version_id: int, since: datetime | None = N
 
 def get_run(session: Session, run_id: int) -> EvalRun | None:
     return session.get(EvalRun, run_id)
-
-
-def runs_of(session: Session, project_id: int, limit: int = 20) -> list[EvalRun]:
-    return list(session.scalars(select(EvalRun).where(EvalRun.project_id == project_id)
-                                .order_by(EvalRun.created_at.desc()).limit(limit)))
 
 
 # ---------------------------------------------------------------------------

@@ -73,7 +73,6 @@ class RunRead(BaseModel):
     filter: dict
     total: int
     done: int
-    error: str | None
     created_at: datetime
     finished_at: datetime | None
 

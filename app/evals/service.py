@@ -21,7 +21,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import eval_settings
 from app.evals import generation, llm_budget, repository
-from app.evals.models import Evaluator, EvaluatorVersion
+from app.evals.models import FINISHED, GENERATING, Evaluator, EvaluatorVersion, RunStatus, VersionStatus
 from app.issues import service as issues
 from app.traces import service as traces_service
 
@@ -121,7 +121,7 @@ def request_generation(session: Session, project_id: int, issue_id: int, *, acto
                               origin="generated", created_by_id=actor_id)
         session.add(evaluator)
         session.flush()
-    elif any(v.status in ("pending", "running") for v in repository.versions_of(session, evaluator.id)):
+    elif any(v.status in GENERATING for v in repository.versions_of(session, evaluator.id)):
         raise Conflict("A version of this evaluator is already being generated.")
     return _new_version(session, evaluator, actor_id=actor_id)
 
@@ -138,7 +138,7 @@ def run_generation(session: Session, version_id: int) -> EvaluatorVersion | None
     """Generate the spec of a pending version, or score a hand-written one's (task body; a finished
     version is left alone)."""
     version = repository.get_version(session, version_id)
-    if version is None or version.status in ("ready", "failed", "insufficient"):
+    if version is None or version.status in FINISHED:
         return version
     evaluator = session.get(Evaluator, version.evaluator_id)
     if evaluator.origin == "manual":
@@ -148,7 +148,7 @@ def run_generation(session: Session, version_id: int) -> EvaluatorVersion | None
     result = generation.generate(examples_for(session, example_set), issue_title=issue.title,
                                  issue_description=issue.description, llm=llm_config(), budget=_budget())
     if isinstance(result, generation.InsufficientData):
-        version.status, version.error = "insufficient", result.message
+        version.status, version.error = VersionStatus.INSUFFICIENT, result.message
     else:
         _store_result(version, result, example_set)
     version.finished_at = utcnow()
@@ -158,7 +158,7 @@ def run_generation(session: Session, version_id: int) -> EvaluatorVersion | None
 
 def _store_result(version: EvaluatorVersion, result, example_set: ExampleSet) -> None:
     metrics = result.metrics
-    version.status, version.spec, version.family = "ready", result.spec, result.spec.get("family")
+    version.status, version.spec, version.family = VersionStatus.READY, result.spec, result.spec.get("family")
     version.metrics = metrics
     version.mcc = metrics["mcc"]
     version.mcc_ci_low, version.mcc_ci_high = (metrics.get("mcc_ci") or [None, None])[:2]
@@ -218,10 +218,10 @@ def _scored_manual_version(session: Session, evaluator: Evaluator, spec: dict,
 def _score_manual_version(session: Session, evaluator: Evaluator, version: EvaluatorVersion) -> EvaluatorVersion:
     example_set = issue_example_set(session, evaluator.project_id, evaluator.issue_id)
     if example_set.needs():
-        version.status, version.error = "ready", "Not scored yet: " + example_set.needs()
+        version.status, version.error = VersionStatus.READY, "Not scored yet: " + example_set.needs()
         return version
     metrics = generation.score_spec(version.spec, examples_for(session, example_set), llm=llm_config())
-    version.status, version.metrics, version.mcc = "ready", metrics, metrics["mcc"]
+    version.status, version.metrics, version.mcc = VersionStatus.READY, metrics, metrics["mcc"]
     version.mcc_ci_low, version.mcc_ci_high = (metrics.get("mcc_ci") or [None, None])[:2]
     version.tpr, version.tnr, version.holdout_size = metrics.get("tpr"), metrics.get("tnr"), metrics.get("n")
     version.finished_at = utcnow()
@@ -230,7 +230,7 @@ def _score_manual_version(session: Session, evaluator: Evaluator, version: Evalu
 
 
 def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion) -> None:
-    if version.status != "ready" or not version.spec:
+    if version.status != VersionStatus.READY or not version.spec:
         raise Unprocessable("Only a ready version can be activated.")
     evaluator.active_version_id, evaluator.active = version.id, True
     evaluator.drift = None
@@ -250,8 +250,7 @@ def set_sampling_rate(session: Session, evaluator: Evaluator, rate: float) -> No
 
 
 def fit_for_gating(version: EvaluatorVersion | None) -> bool:
-    """Only evaluators whose MCC is surely above the bar may gate a release."""
-    return bool(version and version.mcc_ci_low is not None and version.mcc_ci_low >= eval_settings().gate_min_mcc)
+    return version is not None and eval_settings().fit_for_gating(version.mcc_ci_low)
 
 
 # ---------------------------------------------------------------------------
@@ -278,7 +277,7 @@ def _budget() -> generation.Budget:
     return generation.Budget(llm_max_calls=settings.llm_max_calls, llm_max_tokens=settings.llm_max_tokens)
 
 
-RUN_IN_PROGRESS = ("queued", "running")  # then done, failed or cancelled
+RUN_IN_PROGRESS = (RunStatus.QUEUED, RunStatus.RUNNING)  # then done, failed or cancelled
 
 
 @lru_cache(maxsize=256)
@@ -435,7 +434,7 @@ def cancel_backfill(session: Session, project_id: int, run_id: int):
     if run.kind != "backfill" or run.status not in RUN_IN_PROGRESS:
         raise Conflict(f"Run #{run.id} is {run.kind}, {run.status}: "
                        "only a queued or running backfill can be cancelled.", details={"status": run.status})
-    run.status, run.finished_at = "cancelled", utcnow()
+    run.status, run.finished_at = RunStatus.CANCELLED, utcnow()
     return run
 
 
@@ -452,11 +451,11 @@ def backfill_batch(session: Session, run_id: int, batch_size: int) -> list[Occur
                                .order_by(None).order_by(traces_repository.Trace.id).limit(batch_size)))
     run.started_at = run.started_at or utcnow()
     if not ids:
-        run.status, run.finished_at = "done", utcnow()
+        run.status, run.finished_at = RunStatus.DONE, utcnow()
         return None
     versions = repository.versions_by_id(session, run.evaluator_version_ids)
     pairs = [(session.get(Evaluator, v.evaluator_id), v) for v in versions.values() if v.spec]
     found = evaluate_traces(session, run.project_id, ids, run_id=run.id, pairs=pairs, sample=False)
-    run.status, run.cursor_trace_id, run.done = "running", max(ids), run.done + len(ids)
+    run.status, run.cursor_trace_id, run.done = RunStatus.RUNNING, max(ids), run.done + len(ids)
     session.flush()
     return found

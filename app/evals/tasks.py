@@ -5,7 +5,7 @@ import time
 from app import loop
 from app.core.jobs import Sessions, job
 from app.evals import repository, service
-from app.evals.models import Evaluator
+from app.evals.models import Evaluator, VersionStatus
 
 BACKFILL_BATCH = 500
 BACKFILL_TIME_BUDGET_S = 30.0
@@ -16,9 +16,9 @@ def generate(sessions: Sessions, version_id: int) -> str:
     """Generate (or score, for a hand-written judge) a pending evaluator version."""
     with sessions() as session:
         version = repository.get_version(session, version_id)
-        if version is None or version.status != "pending":
+        if version is None or version.status != VersionStatus.PENDING:
             return version.status if version else "missing"
-        version.status = "running"
+        version.status = VersionStatus.RUNNING
     try:
         with sessions() as session:
             version = service.run_generation(session, version_id)
@@ -26,7 +26,7 @@ def generate(sessions: Sessions, version_id: int) -> str:
     except Exception as error:
         with sessions() as session:
             version = repository.get_version(session, version_id)
-            version.status, version.error = "failed", f"{type(error).__name__}: {error}"[:2000]
+            version.status, version.error = VersionStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
         raise
 
 

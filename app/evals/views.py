@@ -26,7 +26,7 @@ from app.core.settings import eval_settings
 from app.core.templating import form_error, redirect, render, templates
 from app.evals import flows, generation, llm_budget, repository, service
 from app.evals.deps import EvaluatorDep
-from app.evals.models import EvalRun, Evaluator, EvaluatorVersion
+from app.evals.models import GENERATING, EvalRun, Evaluator, EvaluatorVersion, RunStatus
 from app.issues import repository as issues_repository
 from app.issues.models import Issue
 from app.traces import service as traces_service
@@ -35,7 +35,6 @@ from app.traces.filters import ANNOTATION_CHOICES, LABELS, STATUS_CHOICES
 router = APIRouter(include_in_schema=False)
 
 FormStr = Annotated[str, Form()]
-GENERATING = ("pending", "running")
 RECENT_FAILURES = 20
 TOP_TERMS = 8
 BACKFILL_PRESETS = {"24h": ("Last 24 hours", timedelta(days=1)), "7d": ("Last 7 days", timedelta(days=7)),
@@ -437,7 +436,7 @@ def cancel_run(project_id: int, run_id: int, request: Request, session: SessionD
 
 def run_progress(run: EvalRun) -> int | None:
     """Percent done, when the run knows its total."""
-    if run.status == "done":
+    if run.status == RunStatus.DONE:
         return 100
     return min(100, round(100 * run.done / run.total)) if run.total else None
 

@@ -25,10 +25,6 @@ def get_issue(session: Session, project_id: int, issue_id: int, *, for_update: b
     return session.scalar(query.with_for_update() if for_update else query)
 
 
-def get_issue_any_project(session: Session, issue_id: int) -> Issue | None:
-    return session.get(Issue, issue_id)
-
-
 def issues_by_id(session: Session, project_id: int, issue_ids: Sequence[int], *,
                  for_update: bool = False) -> list[Issue]:
     if not issue_ids:

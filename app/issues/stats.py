@@ -42,8 +42,7 @@ class EvaluatorFigure:
 
     @property
     def fit_for_gating(self) -> bool:
-        """Only an evaluator whose MCC is convincingly high (CI lower bound) may gate releases."""
-        return self.mcc_ci_low is not None and self.mcc_ci_low >= eval_settings().gate_min_mcc
+        return eval_settings().fit_for_gating(self.mcc_ci_low)
 
 
 @dataclass

@@ -262,9 +262,11 @@ def _messages(messages) -> list[dict] | None:
 # Trace views: what people annotate and evaluators read
 
 
-def conversation(trace: Trace, last_llm: tuple | None) -> list[dict]:
-    """The messages of a trace: its latest LLM call's input and output messages,
-    else its input and output as one user/assistant exchange."""
+def evaluated_messages(trace: Trace, last_llm: tuple | None) -> list[dict]:
+    """What evaluators read as a trace's `messages`: its latest LLM call's input and output
+    messages as stored (the system prompt is a field of its own), else its input and output
+    as one user/assistant exchange. Annotators see `annotations.service.shown_conversation`,
+    which also shows the system prompt and drops items that are not messages."""
     if last_llm is not None:
         _, inputs, outputs = last_llm
         return list(inputs or []) + list(outputs or [])
@@ -293,7 +295,7 @@ def trace_views(session: Session, trace_ids: Sequence[int]) -> dict[int, dict]:
         llm = last_llm.get(trace.id)
         views[trace.id] = {
             "id": str(trace.id), "input": trace.input or "", "output": trace.output or "",
-            "messages": conversation(trace, llm), "system": (llm[0] if llm else None) or "",
+            "messages": evaluated_messages(trace, llm), "system": (llm[0] if llm else None) or "",
             "metadata": {**trace.metadata_, **_trace_labels(trace)}, "spans": spans.get(trace.id, []),
             "group": trace.session_id or f"input:{hash_text(trace.input or trace.external_id)}",
             "start_time": trace.start_time,

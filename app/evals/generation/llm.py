@@ -87,9 +87,6 @@ class LLMClient:
         payload = json.dumps([self.config.model, messages, 0, max_tokens], sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def is_cached(self, messages: list[dict[str, str]], max_tokens: int = 300) -> bool:
-        return self.cache.get(self.cache_key(messages, max_tokens)) is not None
-
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 300) -> str:
         key = self.cache_key(messages, max_tokens)
         cached = self.cache.get(key)

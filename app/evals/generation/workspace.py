@@ -68,9 +68,6 @@ class Workspace:
     def __len__(self) -> int:
         return len(self.examples)
 
-    def subset(self, rows: np.ndarray) -> list[Example]:
-        return [self.examples[i] for i in rows]
-
     def texts(self, field: str) -> list[str]:
         if field not in self._texts:
             self._texts[field] = field_texts(self.examples, field)
