@@ -65,7 +65,7 @@ def add_sampled_items(session: Session, queue_id: int, trace_ids, rate: float, c
     statement = insert(QueueItem).from_select(["queue_id", "trace_id"],
                                               select(literal(queue_id), chosen.c.id))
     statement = statement.on_conflict_do_nothing(index_elements=["queue_id", "trace_id"]).returning(QueueItem.id)
-    return len(session.execute(statement).all())
+    return count_earlier_annotations(session, [item_id for item_id, in session.execute(statement)])
 
 
 def existing_trace_ids(session: Session, project_id: int, trace_ids: Sequence[int]) -> list[int]:
@@ -78,7 +78,25 @@ def add_items(session: Session, queue_id: int, trace_ids: Sequence[int]) -> int:
         return 0
     statement = insert(QueueItem).values([{"queue_id": queue_id, "trace_id": t} for t in trace_ids])
     statement = statement.on_conflict_do_nothing(index_elements=["queue_id", "trace_id"]).returning(QueueItem.id)
-    return len(session.execute(statement).all())
+    return count_earlier_annotations(session, [item_id for item_id, in session.execute(statement)])
+
+
+def count_earlier_annotations(session: Session, item_ids: list[int]) -> int:
+    """A judgement is of the trace, not of the queue it was made in: new items count the
+    annotations their traces already have, so an item people already judged elsewhere is
+    done at once instead of waiting for ever for annotators who may not judge it twice.
+    Returns how many items were added."""
+    if item_ids:
+        session.execute(text("""
+            UPDATE queue_item qi SET annotation_count = c.n, done = c.n >= q.annotators_per_item
+            FROM annotation_queue q,
+                 (SELECT a.trace_id, count(*) AS n FROM annotation a
+                  WHERE a.author_id IS NOT NULL
+                    AND a.trace_id IN (SELECT trace_id FROM queue_item WHERE id = ANY(:ids))
+                  GROUP BY a.trace_id) c
+            WHERE qi.id = ANY(:ids) AND q.id = qi.queue_id AND c.trace_id = qi.trace_id
+        """), {"ids": item_ids})
+    return len(item_ids)
 
 
 def get_item(session: Session, queue_id: int, item_id: int) -> QueueItem | None:
@@ -318,15 +336,36 @@ def labelled_trace_ids(session: Session, project_id: int) -> list[int]:
     """), {"p": project_id}))
 
 
+def items_for_traces(session: Session, queue_id: int, trace_ids: Sequence[int]) -> dict[int, QueueItem]:
+    rows = session.scalars(select(QueueItem).where(QueueItem.queue_id == queue_id,
+                                                   QueueItem.trace_id.in_(list(trace_ids))))
+    return {item.trace_id: item for item in rows}
+
+
+def settled_trace_ids(session: Session, queue_id: int, limit: int) -> list[int]:
+    """The queue's traces settled by adjudication, the latest decision first."""
+    return list(session.scalars(
+        select(Adjudication.trace_id).join(QueueItem, QueueItem.trace_id == Adjudication.trace_id)
+        .where(QueueItem.queue_id == queue_id)
+        .order_by(Adjudication.updated_at.desc(), Adjudication.trace_id.desc()).limit(limit)))
+
+
 def item_for_trace(session: Session, queue_id: int, trace_id: int) -> QueueItem | None:
     return session.scalar(select(QueueItem).where(QueueItem.queue_id == queue_id, QueueItem.trace_id == trace_id))
 
 
 def fail_feedback_for_traces(session: Session, trace_ids: Sequence[int]) -> dict[int, str]:
-    """The failing annotations' feedback per trace, joined (what evaluators learn the 'why' from)."""
+    """Why each trace fails (what evaluators learn the 'why' from): an adjudication's note
+    when it has one, since it settles the dispute the annotators' feedback argued; else
+    the failing annotations' feedback, joined."""
     rows = session.execute(text("""
-        SELECT trace_id, string_agg(feedback, E'\\n' ORDER BY id) FROM annotation
-        WHERE trace_id = ANY(:ids) AND verdict = 'fail' AND feedback <> '' GROUP BY trace_id
+        SELECT t.id, coalesce(nullif(btrim(d.note), ''), f.feedback)
+        FROM unnest(CAST(:ids AS bigint[])) AS t(id)
+        LEFT JOIN adjudication d ON d.trace_id = t.id
+        LEFT JOIN (SELECT trace_id, string_agg(feedback, E'\\n' ORDER BY id) AS feedback FROM annotation
+                   WHERE trace_id = ANY(:ids) AND verdict = 'fail' AND feedback <> ''
+                   GROUP BY trace_id) f ON f.trace_id = t.id
+        WHERE coalesce(nullif(btrim(d.note), ''), f.feedback) IS NOT NULL
     """), {"ids": list(trace_ids)})
     return {trace_id: feedback for trace_id, feedback in rows}
 

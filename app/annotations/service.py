@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts import service as accounts
 from app.accounts.models import Role, User
 from app.annotations import agreement, repository
+from app.audit import service as audit
 from app.annotations.agreement import Label, QueueAgreement, Vote
 from app.annotations.models import Adjudication, Annotation, AnnotationQueue, AnnotationRevision, QueueItem
 from app.core.db import utcnow
@@ -278,13 +279,35 @@ def adjudicate(session: Session, project_id: int, trace_id: int, verdict: str, i
         raise NotFound("No such trace in this project.")
     ids = sorted(issue_ids) if verdict == agreement.FAIL else []
     found = repository.adjudications_for_traces(session, [trace_id]).get(trace_id)
+    previous = None
     if found is None:
         found = Adjudication(project_id=project_id, trace_id=trace_id)
         session.add(found)
+    else:
+        previous = _settlement(found)
     found.verdict, found.issue_ids, found.note = verdict, ids, (note or "").strip()
     found.adjudicator_id, found.updated_at = adjudicator.id, utcnow()
     session.flush()
+    # Settling a dispute changes a label that issues and evaluators learn from: audited,
+    # with what it replaced, so a revision never erases the earlier decision.
+    audit.record(session, actor=f"user:{adjudicator.id}", project_id=project_id, target=f"trace:{trace_id}",
+                 action="adjudication.revised" if previous else "adjudication.created",
+                 data={**_settlement(found), "previous": previous})
     return found
+
+
+def _settlement(adjudication: Adjudication) -> dict:
+    return {"verdict": adjudication.verdict, "issue_ids": list(adjudication.issue_ids), "note": adjudication.note,
+            "adjudicator_id": adjudication.adjudicator_id, "at": adjudication.updated_at.isoformat()}
+
+
+def check_can_settle(queue: AnnotationQueue, item: QueueItem, early: bool) -> None:
+    """A dispute is settled once every vote is in, unless the admin chooses to settle early:
+    a missing vote could still change what the annotators' majority says."""
+    if not item.done and not early:
+        missing = queue.annotators_per_item - item.annotation_count
+        raise Conflict(f"This item still waits for {missing} more vote{'s' if missing > 1 else ''}: "
+                       "settle it once they are in, or tick “settle now”.", details={"field": "early"})
 
 
 # ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.annotations.agreement import PASS
 from app.annotations.deps import QueueDep
 from app.annotations.models import AnnotationQueue, QueueItem
 from app.annotations.service import Judgement, QueueSpec
+from app.audit import service as audit
 from app.core.deps import SessionDep
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
@@ -307,20 +308,35 @@ class Dispute:
     label: object
     annotations: list = field(default_factory=list)  # (annotation, issue ids)
     adjudication: object = None
+    trace: object = None  # its input and output, to settle most disputes without clicking through
+    votes_missing: int = 0  # votes the item still waits for (0 once done)
 
 
-def disputes_for(session: Session, labels: dict) -> list[Dispute]:
-    """Disputes of these traces (trace id → label), their annotations loaded in one go."""
-    annotations: dict[int, list] = {trace_id: [] for trace_id in labels}
-    for annotation, issue_ids in repository.annotations_for_traces(session, list(labels)):
+def disputes_for(session: Session, queue: AnnotationQueue, labels: dict) -> list[Dispute]:
+    """Disputes of these traces (trace id → label), their annotations, traces and items loaded in one go."""
+    trace_ids = list(labels)
+    annotations: dict[int, list] = {trace_id: [] for trace_id in trace_ids}
+    for annotation, issue_ids in repository.annotations_for_traces(session, trace_ids):
         annotations[annotation.trace_id].append((annotation, issue_ids))
-    adjudications = repository.adjudications_for_traces(session, list(labels))
-    return [Dispute(trace_id, label, annotations[trace_id], adjudications.get(trace_id))
+    adjudications = repository.adjudications_for_traces(session, trace_ids)
+    traces = {trace.id: trace for trace in traces_repository.traces_by_id(session, trace_ids)}
+    items = repository.items_for_traces(session, queue.id, trace_ids)
+    return [Dispute(trace_id, label, annotations[trace_id], adjudications.get(trace_id), traces.get(trace_id),
+                    votes_missing(queue, items.get(trace_id)))
             for trace_id, label in labels.items()]
 
 
+def votes_missing(queue: AnnotationQueue, item: QueueItem | None) -> int:
+    return 0 if item is None or item.done else max(0, queue.annotators_per_item - item.annotation_count)
+
+
 def disputes_of(session: Session, queue: AnnotationQueue) -> list[Dispute]:
-    return disputes_for(session, service.disagreements(session, queue, limit=DISPUTES_SHOWN))
+    return disputes_for(session, queue, service.disagreements(session, queue, limit=DISPUTES_SHOWN))
+
+
+def settled_disputes_of(session: Session, queue: AnnotationQueue) -> list[Dispute]:
+    trace_ids = repository.settled_trace_ids(session, queue.id, limit=DISPUTES_SHOWN)
+    return disputes_for(session, queue, service.labels_for_traces(session, trace_ids))
 
 
 def queue_page_names(session: Session, progress: service.QueueProgress, disputes) -> dict[str, str]:
@@ -366,14 +382,16 @@ class AdjudicationForm(BaseModel):
     verdict: str = ""
     issue_ids: list[str] = []
     note: str = ""
+    early: bool = False  # settle before every vote is in
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/traces/{trace_id}/adjudicate",
              response_class=HTMLResponse)
 def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                session: SessionDep, form: Annotated[AdjudicationForm, Form()]) -> HTMLResponse:
-    service.queue_item_for_trace(session, queue, trace_id)
+    item = service.queue_item_for_trace(session, queue, trace_id)
     try:
+        service.check_can_settle(queue, item, form.early)
         issue_ids = [_whole_number(i, "A failure mode id", "issue_ids") for i in form.issue_ids]
         loop.adjudicate(session, ctx.project.id, trace_id, form.verdict, issue_ids, form.note, signed_in(ctx))
     except AppError as error:
@@ -383,8 +401,26 @@ def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdm
                                                          "saved": True})
 
 
+@router.get("/projects/{project_id}/queues/{queue_id}/settled", response_class=HTMLResponse)
+def settled_page(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+                 session: SessionDep) -> HTMLResponse:
+    """Disputes settled by adjudication: who decided, why, and what it replaced; each revisable."""
+    disputes = settled_disputes_of(session, queue)
+    issues = issue_choices(session, ctx.project.id)
+    history = audit.history_of(session, ctx.project.id, [f"trace:{d.trace_id}" for d in disputes],
+                               action_prefix="adjudication.")
+    keys = [annotation.annotator for dispute in disputes for annotation, _ in dispute.annotations]
+    return render(request, "annotations/settled.html", {
+        "nav": "queues", "project": ctx.project, "queue": queue, "disputes": disputes,
+        "disputes_limit": DISPUTES_SHOWN, "issues": issues, "issue_titles": {i.id: i.title for i in issues},
+        "names": annotator_names(session, keys), "history": history,
+        "adjudicators": {user_id: user.display_name for user_id, user in accounts_repository.users_by_id(
+            session, [d.adjudication.adjudicator_id for d in disputes if d.adjudication]).items()},
+        "is_admin": True})
+
+
 def dispute_context(session: Session, ctx: ProjectContext, queue: AnnotationQueue, trace_id: int) -> dict:
-    [dispute] = disputes_for(session, service.labels_for_traces(session, [trace_id]))
+    [dispute] = disputes_for(session, queue, service.labels_for_traces(session, [trace_id]))
     issues = issue_choices(session, ctx.project.id)
     return {"project": ctx.project, "queue": queue, "dispute": dispute,
             "names": annotator_names(session, [annotation.annotator for annotation, _ in dispute.annotations]),

@@ -85,6 +85,7 @@ ROUTES = {
     ("POST", "/projects/{project_id}/queues/{queue_id}/items/{item_id}/skip"): ANNOTATOR,
     ("POST", "/projects/{project_id}/queues/{queue_id}/items/{item_id}/unskip"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues/{queue_id}/skipped"): ANNOTATOR,
+    ("GET", "/projects/{project_id}/queues/{queue_id}/settled"): ADMIN,
     ("POST", "/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues/{queue_id}/previous"): ANNOTATOR,
     ("GET", "/projects/{project_id}/queues/{queue_id}/progress"): ANNOTATOR,

@@ -617,6 +617,79 @@ def test_admin_adjudicates_a_disagreement_and_it_becomes_the_label(db, client, m
     assert f'id="dispute-{item.trace_id}"' not in client.get(base(queue)).text  # settled
 
 
+def test_settled_disputes_are_listed_revisable_and_audited_and_the_note_becomes_the_feedback(
+        db, client, factory, project, admin):
+    from app.audit.models import AuditEvent
+    from app.evals import service as evals
+
+    alice, bob = factory.user("annotator"), factory.user("annotator")
+    queue = make_queue(db, project, admin, 1, annotators_per_item=2)
+    issue = Issue(project_id=project.id, title="Makes up a discount")
+    db.add(issue)
+    db.flush()
+    item = db.query(QueueItem).one()
+    judge(db, project, queue, alice, item.trace_id, "pass")
+    judge(db, project, queue, bob, item.trace_id, "fail", "Offers 50% off", issue_ids=[issue.id])
+    client.login(admin.email, PASSWORD)
+    assert 'data-testid="none-settled"' in client.get(f"{base(queue)}/settled").text
+    url = f"{base(queue)}/traces/{item.trace_id}/adjudicate"
+    client.form(url, {"verdict": "fail", "issue_ids": [str(issue.id)], "note": "Discounts need a code"})
+    [example] = evals.labelled_examples(db, project.id, issue.id)
+    assert example["feedback"] == "Discounts need a code"  # not the annotators' superseded feedback
+
+    revised = client.form(url, {"verdict": "pass", "note": "The 50% was a real promotion"})
+    assert revised.status_code == 200 and "label: pass" in revised.text
+    page = client.get(f"{base(queue)}/settled").text
+    assert f'id="dispute-{item.trace_id}"' in page and "Offers 50% off" in page
+    assert re.search(r'data-testid="settled-by">Settled pass by [^<]*· [^<]*· “The 50% was a real promotion”', page)
+    assert "was fail (“Discounts need a code”), now pass" in page
+    events = db.query(AuditEvent).filter(AuditEvent.target == f"trace:{item.trace_id}").order_by(AuditEvent.id).all()
+    assert [e.action for e in events] == ["adjudication.created", "adjudication.revised"]
+    assert events[0].data["previous"] is None and events[0].data["issue_ids"] == [issue.id]
+    assert events[1].data["previous"]["note"] == "Discounts need a code"
+    assert events[1].actor == f"user:{admin.id}"
+
+
+def test_a_dispute_card_shows_the_trace_and_waits_for_missing_votes_unless_settled_early(
+        db, client, factory, project, admin):
+    alice, bob = factory.user("annotator"), factory.user("annotator")
+    queue = make_queue(db, project, admin, 0, annotators_per_item=3)
+    [trace] = factory.traces(project, 1)
+    trace.input, trace.output = "Can I get <b>50%</b> off?", "Yes, use code HALF"
+    db.flush()
+    service.add_traces(db, queue, [trace.id])
+    judge(db, project, queue, alice, trace.id, "pass")
+    judge(db, project, queue, bob, trace.id, "fail", "No such code exists")
+    client.login(admin.email, PASSWORD)
+    page = client.get(base(queue)).text
+    assert "Can I get &lt;b&gt;50%&lt;/b&gt; off?" in page and "Yes, use code HALF" in page
+    assert re.search(r'data-testid="waiting">waiting for 1 more vote<', page)
+    url = f"{base(queue)}/traces/{trace.id}/adjudicate"
+    early = client.form(url, {"verdict": "fail", "note": "No code"})
+    assert early.status_code == 409 and "waits for 1 more vote" in early.text
+    assert db.query(Adjudication).count() == 0
+    settled = client.form(url, {"verdict": "fail", "note": "No code", "early": "true"})
+    assert settled.status_code == 200 and db.query(Adjudication).one().verdict == "fail"
+
+
+def test_an_item_judged_in_another_queue_counts_there_and_never_leaves_a_queue_stuck(db, client, project, admin,
+                                                                                       annotator):
+    first = make_queue(db, project, admin, 2, name="First")
+    traces = [item.trace_id for item in db.query(QueueItem).filter(QueueItem.queue_id == first.id)]
+    for trace_id in traces:
+        judge(db, project, first, annotator, trace_id, "pass")
+    second = make_queue(db, project, admin, 0, name="Second")
+    service.add_traces(db, second, traces + [_traces(db, project, 1)[0].id])
+    items = {i.trace_id: i for i in db.query(QueueItem).filter(QueueItem.queue_id == second.id)}
+    assert [(items[t].annotation_count, items[t].done) for t in traces] == [(1, True), (1, True)]
+    client.login(annotator.email, PASSWORD)
+    progress = client.get(f"{base(second)}/progress", headers={"HX-Request": "true"}).text
+    assert re.search(r'<strong data-testid="done">2</strong> / 3 done', progress)
+    last = shown_item_id(client.get(f"{base(second)}/annotate", follow_redirects=True))
+    done = client.form(f"{base(second)}/items/{last}", {"verdict": "pass"})
+    assert "Nothing left for you" in done.text and "3 of 3 items are done" in done.text
+
+
 def test_adjudicating_a_trace_outside_the_queue_is_not_found(db, client, factory, project, admin):
     queue = make_queue(db, project, admin, 1)
     [outside] = factory.traces(project, 1)
