@@ -382,9 +382,9 @@ def _conditions(project_id: int, f: TraceFilter) -> list:
     if f.annotated:
         conditions.append(_annotated(project_id, f.annotated))
     if f.evaluator:
-        conditions.append(Trace.id.in_(_judged_by(project_id, f.evaluator, f.evaluator_verdict)))
+        conditions.append(_among(_judged_by(project_id, f.evaluator, f.evaluator_verdict)))
     if f.issue:
-        conditions.append(Trace.id.in_(_of_issue(project_id, f.issue)))
+        conditions.append(_among(_of_issue(project_id, f.issue)))
     if f.q:
         conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
     return conditions
@@ -401,11 +401,22 @@ _evaluator = table("evaluator", column("id"), column("project_id"), column("issu
 _result = table("eval_result", column("trace_id"), column("evaluator_version_id"), column("verdict"))
 
 
+def _among(trace_ids):
+    """The trace's id is among `trace_ids` (a select), as a filter on the list's own index scan.
+
+    `IS TRUE` keeps Postgres from turning the IN into a join: it hashes the ids once and walks
+    the (project, sort column) index as for any other filter, stopping at a page. As a join it
+    fetched and sorted every matching trace, with a row estimate it cannot make for a grouped
+    view (bench/label_filter.py: 7 ms against 46 ms for one label on 1M spans).
+    """
+    return Trace.id.in_(trace_ids).is_(True)
+
+
 def _annotated(project_id: int, choice: str):
     """"yes"/"no": has an annotation or none; "fail"/"pass": the trace's human label is that."""
     if choice in ("fail", "pass"):
-        return Trace.id.in_(select(_label.c.trace_id).where(_label.c.project_id == project_id,
-                                                             _label.c.verdict == choice))
+        return _among(select(_label.c.trace_id).where(_label.c.project_id == project_id,
+                                                      _label.c.verdict == choice))
     # The unique (trace_id, annotator) index answers each EXISTS.
     annotation = exists().where(_annotation.c.trace_id == Trace.id)
     return ~annotation if choice == "no" else annotation

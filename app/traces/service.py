@@ -16,7 +16,7 @@ from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.traces import repository
 from app.traces.filters import (ANNOTATION_CHOICES, STATUS_CHOICES, VERDICT_CHOICES, FilterError, TraceFilter,
-                                 read_filter)
+                                 parse_utc, read_filter)
 from app.traces.models import Trace
 from app.traces.repository import Rollup, TraceKey
 from app.traces.schemas import TraceCreate
@@ -169,7 +169,7 @@ def decode_cursor(cursor: str) -> tuple:
         padded = cursor + "=" * (-len(cursor) % 4)
         value, row_id = json.loads(base64.urlsafe_b64decode(padded))
         if isinstance(value, dict):
-            value = datetime.fromisoformat(value["t"])
+            value = parse_utc(value["t"])
         if not isinstance(row_id, int) or not (value is None or isinstance(value, (int, float, datetime))):
             raise ValueError
         return value, row_id

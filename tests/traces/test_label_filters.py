@@ -14,20 +14,9 @@ from app.annotations.models import Adjudication, Annotation, AnnotationIssue, Qu
 from app.annotations.service import QueueSpec
 from app.evals.models import EvalResult, Evaluator, EvaluatorVersion
 from app.issues import service as issues
-from tests.factories import PASSWORD
+from tests.traces.test_views import auth, viewer  # noqa: F401 (the explorer's fixtures)
 
 TRACES = 48
-
-
-@pytest.fixture
-def viewer(client, factory):
-    client.login(factory.user("viewer").email, PASSWORD)
-    return client
-
-
-@pytest.fixture
-def auth(factory, project):
-    return {"Authorization": f"Bearer {factory.api_key(project)}"}
 
 
 def annotate(db, project, trace_id: int, annotator: str, verdict: str, issue_ids=()) -> None:
