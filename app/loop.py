@@ -28,6 +28,7 @@ from app.evals import flows as evals_flows
 from app.evals.service import Occurrence
 from app.issues import flows as issues_flows
 from app.issues import service as issues
+from app.issues import suggestions
 from app.issues.models import Issue
 from app.traces import flows as traces_flows
 from app.traces.repository import TraceKey
@@ -88,9 +89,9 @@ def labels_changed(session: Session, project_id: int, trace_ids: Sequence[int], 
 def accept_suggestion(session: Session, project_id: int, suggestion_id: int, *, actor: str,
                       title: str | None = None) -> Issue:
     """A proposed group of failures joins its issue: their labels changed."""
-    issue, linked = issues_flows.accept_suggestion(session, project_id, suggestion_id, actor=actor, title=title)
+    issue, linked = suggestions.accept_suggestion(session, project_id, suggestion_id, actor=actor, title=title)
     labels_changed(session, project_id, linked, source="suggestion accepted")
-    issues_flows.request_suggestions(session, project_id)
+    suggestions.request_suggestions(session, project_id)
     return issue
 
 

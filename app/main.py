@@ -25,6 +25,7 @@ from app.evals import api as evals_api
 from app.evals import views as evals_views
 from app.gate import api as gate_api
 from app.gate import views as gate_views
+from app.issues import alerts
 from app.issues import api as issues_api
 from app.issues import views as issues_views
 from app.traces import api as traces_api
@@ -45,6 +46,7 @@ def create_app() -> FastAPI:
         docs_url=None, redoc_url=None, openapi_url=None,
     )
     install_error_handlers(app)
+    alerts.install_hook()
     _add_middleware(app)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.include_router(health.router)

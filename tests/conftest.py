@@ -25,6 +25,14 @@ def pytest_unconfigure(config) -> None:
     services.stop_embedded()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _alert_hook() -> None:
+    """Issue changes enqueue their alerts, as in the web app and the worker."""
+    from app.issues import alerts
+
+    alerts.install_hook()
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """This worker's test database, freshly created and migrated to head."""

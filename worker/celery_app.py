@@ -13,8 +13,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 from celery.signals import worker_process_init, worker_ready  # noqa: E402
 
 from app.core import jobs  # noqa: E402
+from app.issues import alerts  # noqa: E402
 
 celery_app = jobs.celery_app()
+# Issue changes made by jobs enqueue their alerts (the web app installs the same hook).
+alerts.install_hook()
 celery_app.conf.update(
     imports=("worker.tasks",),
     beat_schedule={

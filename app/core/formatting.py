@@ -52,6 +52,16 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
+def pretty_json_text(text: str | None) -> str:
+    """Text that holds a JSON object or array, pretty-printed; any other text as it is."""
+    if not text or text.lstrip()[:1] not in ("{", "["):
+        return text or ""
+    try:
+        return pretty_json(json.loads(text))
+    except ValueError:
+        return text
+
+
 def render_markdown(value: str | None) -> Markup:
     """Markdown as HTML that is safe to insert: the renderer escapes all text and raw HTML."""
     return Markup(_MARKDOWN.render(value or ""))
@@ -65,5 +75,7 @@ def register_filters(env) -> None:
         number=format_number,
         cost=format_cost,
         pretty_json=pretty_json,
+        # Used by the chat partial, which the trace page and the annotation workbench share.
+        pretty_json_text=pretty_json_text,
         markdown=render_markdown,
     )

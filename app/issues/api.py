@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer
 from app.core.db import utcnow
 from app.core.deps import SessionDep
-from app.issues import flows, lifecycle, repository, service, stats
+from app.issues import alerts, flows, lifecycle, repository, service, stats
 from app.issues.deps import IssueDep
 from app.issues.lifecycle import Actor, State
 from app.issues.models import Issue
@@ -24,7 +24,7 @@ def issue_read(issue: Issue, figure: stats.IssueFigures) -> IssueRead:
         id=issue.id, project_id=issue.project_id, title=issue.title, description=issue.description,
         state=issue.state, first_seen=issue.first_seen, last_seen=issue.last_seen, resolved_at=issue.resolved_at,
         merged_into_id=issue.merged_into_id, created_at=issue.created_at,
-        url=flows.issue_url(issue.project_id, issue.id),
+        url=alerts.issue_url(issue.project_id, issue.id),
         occurrences_human=figure.human, occurrences_detected=figure.detected, affected_traces=figure.traces,
         trend=figure.trend, allowed_transitions=[s.value for s in lifecycle.allowed_targets(issue.state, Actor.USER)]
         if issue.merged_into_id is None else [],

@@ -5,7 +5,7 @@ the work done (unique rows, state rules that do not move an issue twice) and doe
 """
 
 from app.core.jobs import Sessions, job
-from app.issues import flows, repository
+from app.issues import alerts, flows, repository, suggestions
 
 
 def _project_ids(sessions: Sessions, project_id: int | None, all_ids) -> list[int]:
@@ -31,14 +31,14 @@ def refresh_suggestions(sessions: Sessions, project_id: int | None = None, force
     stored = 0
     for pid in _project_ids(sessions, project_id, repository.project_ids_with_annotations):
         with sessions() as session:
-            stored += flows.refresh_suggestions(session, pid, force=force) or 0
+            stored += suggestions.refresh_suggestions(session, pid, force=force) or 0
     return stored
 
 
 @job("issues.notify")
 def notify(sessions: Sessions, event_id: int) -> int:
     with sessions() as session:
-        return flows.notify(session, event_id)
+        return alerts.notify(session, event_id)
 
 
 @job("issues.deliver_webhook")
@@ -46,7 +46,7 @@ def deliver_webhook(sessions: Sessions, delivery_id: int) -> float | None:
     """One attempt; when it failed and may be retried, the next attempt is asked for in the
     same transaction that records this one (the attempt count and back-off live on the row)."""
     with sessions() as session:
-        retry_in = flows.deliver(session, delivery_id)
+        retry_in = alerts.deliver(session, delivery_id)
         if retry_in is not None:
             deliver_webhook.enqueue(session, delivery_id, delay=retry_in)
         return retry_in
@@ -55,4 +55,4 @@ def deliver_webhook(sessions: Sessions, delivery_id: int) -> float | None:
 @job("issues.sweep_alerts")
 def sweep_alerts(sessions: Sessions) -> int:
     with sessions() as session:
-        return flows.sweep_alerts(session)
+        return alerts.sweep_alerts(session)

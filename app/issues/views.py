@@ -22,7 +22,7 @@ from app.core.db import utcnow
 from app.core.deps import SessionDep
 from app.core.errors import AppError, is_htmx
 from app.core.templating import form_error, redirect, render, templates
-from app.issues import flows, lifecycle, repository, service, stats, webhooks
+from app.issues import alerts, flows, lifecycle, repository, service, stats, suggestions, webhooks
 from app.issues.deps import IssueDep, WebhookDep
 from app.issues.lifecycle import Actor, State
 
@@ -168,13 +168,13 @@ def accept_suggestion(project_id: int, suggestion_id: int, request: Request, ses
 @router.post("/projects/{project_id}/issues/suggestions/{suggestion_id}/dismiss")
 def dismiss_suggestion(project_id: int, suggestion_id: int, request: Request, session: SessionDep,
                        ctx: ProjectAnnotator) -> Response:
-    flows.dismiss_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor)
+    suggestions.dismiss_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor)
     return Response("", media_type="text/html")  # the suggestion's row swaps itself out
 
 
 @router.post("/projects/{project_id}/issues/suggestions/refresh")
 def refresh_suggestions(project_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator) -> Response:
-    flows.request_suggestions(session, ctx.project.id, force=True)
+    suggestions.request_suggestions(session, ctx.project.id, force=True)
     return render(request, "issues/_refresh_requested.html", {})
 
 
@@ -273,7 +273,7 @@ def delete_webhook(project_id: int, request: Request, session: SessionDep,
 @router.post("/projects/{project_id}/webhooks/{webhook_id}/test")
 def test_webhook(project_id: int, request: Request, session: SessionDep,
                  ctx: ProjectAdmin, webhook: WebhookDep) -> Response:
-    flows.send_test(session, webhook)
+    alerts.send_test(session, webhook)
     return render(request, "issues/_deliveries.html", webhooks_context(session, ctx))
 
 
@@ -288,12 +288,12 @@ def deliveries(project_id: int, request: Request, session: SessionDep, ctx: Proj
 
 @router.get("/projects/{project_id}/notifications", response_class=HTMLResponse)
 def notifications_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
-    items, seen_before = ([], 0) if ctx.user is None else flows.read_notifications(session, ctx.user.id, project_id)
+    items, seen_before = ([], 0) if ctx.user is None else alerts.read_notifications(session, ctx.user.id, project_id)
     return render(request, "issues/notifications.html",
                   {"project": ctx.project, "items": items, "seen_before": seen_before, "nav": "issues"})
 
 
 @router.get("/projects/{project_id}/notifications/badge", response_class=HTMLResponse)
 def notifications_badge(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
-    unread = flows.unread_count(session, ctx.user.id, project_id) if ctx.user else 0
+    unread = alerts.unread_count(session, ctx.user.id, project_id) if ctx.user else 0
     return render(request, "issues/_bell.html", {"unread": unread})

@@ -6,7 +6,6 @@ a session's traces in order. Trace content is hostile input: templates keep it
 escaped and show JSON through `pretty_json` inside <pre>.
 """
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,8 +22,7 @@ from app.annotations import service as annotations_service
 from app.core.db import utcnow
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, Unprocessable
-from app.core.formatting import pretty_json
-from app.core.templating import is_partial, render, templates
+from app.core.templating import is_partial, render
 from app.traces import repository, service
 from app.traces.models import Span
 from app.traces.filters import LABELS, TEXT_FIELDS, TraceFilter
@@ -45,21 +43,6 @@ TIME_RANGES = {
 URL_NAMES = {"start_from": "from", "start_to": "to"}
 LIST_PARAMS = ("range", *(URL_NAMES.get(name, name) for name in TraceFilter.model_fields))
 ORDERING_PARAMS = ("sort", "order")
-
-def pretty_json_text(text: str | None) -> str:
-    """Text that holds a JSON object or array, pretty-printed; any other text as it is."""
-    if not text or text.lstrip()[:1] not in ("{", "["):
-        return text or ""
-    try:
-        return pretty_json(json.loads(text))
-    except ValueError:
-        return text
-
-
-# The chat partial is shared with other domains' views (annotations), so its filter
-# lives on the one template environment rather than in this module's context.
-templates.env.filters["pretty_json_text"] = pretty_json_text
-
 
 # ---------------------------------------------------------------------------
 # The trace list

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.core.db import utcnow
 from app.core.errors import Unprocessable
 from app.core.jobs import pending_jobs
-from app.issues import flows, repository, service, webhooks
+from app.issues import alerts, repository, service, webhooks
 from app.issues.models import Notification, WebhookDelivery
 from tests.factories import PASSWORD
 from tests.issues.receiver import Receiver, allow_private_webhooks
@@ -45,11 +45,11 @@ def test_a_resolution_is_delivered_signed_to_a_receiver(db, project, receiver):
     hook = service.create_webhook(db, project.id, receiver.url)
     issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
     event = resolve(db, issue)
-    assert flows.notify(db, event.id) == 1
+    assert alerts.notify(db, event.id) == 1
     [delivery] = [d for d in deliveries(db) if d.kind == "issue.resolved"]
     assert ("issues.deliver_webhook", (delivery.id,), None, None) in pending_jobs(db)
 
-    assert flows.deliver(db, delivery.id) is None
+    assert alerts.deliver(db, delivery.id) is None
     [got] = receiver.received
     assert webhooks.verify(hook.secret, got.body, got.headers[webhooks.SIGNATURE_HEADER])
     assert not webhooks.verify("another secret entirely", got.body, got.headers[webhooks.SIGNATURE_HEADER])
@@ -65,7 +65,7 @@ def test_a_resolution_is_delivered_signed_to_a_receiver(db, project, receiver):
     assert payload["transition"] == {"from": "new", "to": "resolved", "actor": "user:1", "reason": "fixed in 2.4.1"}
     assert (delivery.status, delivery.attempts, delivery.response_code) == ("delivered", 1, 200)
     # A duplicate job finds it delivered and sends nothing.
-    assert flows.deliver(db, delivery.id) is None
+    assert alerts.deliver(db, delivery.id) is None
     assert len(receiver.received) == 1
 
 
@@ -86,15 +86,15 @@ def test_failures_are_retried_with_exponential_back_off_then_given_up(db, projec
     try:
         service.create_webhook(db, project.id, failing.url, events=["issue.new"])
         issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
-        flows.notify(db, repository.events_of(db, issue.id)[0].id)
+        alerts.notify(db, repository.events_of(db, issue.id)[0].id)
         [delivery] = deliveries(db)
         now = utcnow()
-        assert flows.deliver(db, delivery.id, now=now) == 30.0
+        assert alerts.deliver(db, delivery.id, now=now) == 30.0
         assert (delivery.status, delivery.attempts, delivery.response_code) == ("pending", 1, 500)
         assert delivery.last_error.startswith("HTTP 500")
         assert delivery.next_attempt_at == now + timedelta(seconds=30)
-        assert flows.deliver(db, delivery.id, now=now) == 60.0
-        assert flows.deliver(db, delivery.id, now=now) is None
+        assert alerts.deliver(db, delivery.id, now=now) == 60.0
+        assert alerts.deliver(db, delivery.id, now=now) is None
         assert (delivery.status, delivery.attempts) == ("failed", 3)
         assert len(failing.received) == 3
     finally:
@@ -108,9 +108,9 @@ def test_redirects_are_not_followed(db, project):
     try:
         service.create_webhook(db, project.id, redirecting.url, events=["issue.new"])
         issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
-        flows.notify(db, repository.events_of(db, issue.id)[0].id)
+        alerts.notify(db, repository.events_of(db, issue.id)[0].id)
         [delivery] = deliveries(db)
-        assert flows.deliver(db, delivery.id) is not None
+        assert alerts.deliver(db, delivery.id) is not None
         assert delivery.response_code == 302 and delivery.status == "pending"
         assert len(redirecting.received) == 1
     finally:
@@ -120,9 +120,9 @@ def test_redirects_are_not_followed(db, project):
 def test_an_unreachable_receiver_is_an_error_not_a_crash(db, project):
     service.create_webhook(db, project.id, "http://127.0.0.1:9/nothing-listens", events=["issue.new"])
     issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
-    flows.notify(db, repository.events_of(db, issue.id)[0].id)
+    alerts.notify(db, repository.events_of(db, issue.id)[0].id)
     [delivery] = deliveries(db)
-    assert flows.deliver(db, delivery.id) == 30.0
+    assert alerts.deliver(db, delivery.id) == 30.0
     assert delivery.response_code is None and "ConnectError" in delivery.last_error
 
 
@@ -138,31 +138,31 @@ def test_subscriptions_decide_who_gets_what_and_notify_is_idempotent(db, project
     everything = service.create_webhook(db, project.id, receiver.url + "/all")
     issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
     event = resolve(db, issue)
-    assert flows.notify(db, event.id) == 1
-    assert flows.notify(db, event.id) == 0  # a retried job adds nothing
+    assert alerts.notify(db, event.id) == 1
+    assert alerts.notify(db, event.id) == 0  # a retried job adds nothing
     assert [d.webhook_id for d in deliveries(db)] == [everything.id]
     assert db.scalar(select(Notification.message).where(Notification.event_id == event.id)) == \
         "“Invents refunds” was resolved: fixed in 2.4.1"
     ongoing = service.transition(db, issue, "ongoing", actor="user:1", actor_kind="user")
-    assert flows.notify(db, repository.events_of(db, ongoing.id)[-1].id) == 0  # reopening is no alert
+    assert alerts.notify(db, repository.events_of(db, ongoing.id)[-1].id) == 0  # reopening is no alert
 
 
 def test_the_sweep_catches_up_on_lost_jobs(db, project, receiver):
     service.create_webhook(db, project.id, receiver.url)
     service.create_issue(db, project.id, "Invents refunds", actor="test")
-    assert flows.sweep_alerts(db) == 1  # the creation's notify job was "lost"
+    assert alerts.sweep_alerts(db) == 1  # the creation's notify job was "lost"
     [delivery] = deliveries(db)
-    assert flows.sweep_alerts(db) == 0
+    assert alerts.sweep_alerts(db) == 0
     delivery.next_attempt_at = utcnow() - timedelta(minutes=10)
-    assert flows.sweep_alerts(db) == 1
+    assert alerts.sweep_alerts(db) == 1
     assert ("issues.deliver_webhook", (delivery.id,), None, None) in pending_jobs(db)
-    assert flows.sweep_alerts(db) == 0  # re-planned: not sent twice
+    assert alerts.sweep_alerts(db) == 0  # re-planned: not sent twice
 
 
 def test_notifications_list_and_unread_bell(db, client, factory, project):
     user = factory.user("viewer")
     first = service.create_issue(db, project.id, "Invents <refunds>", actor="test")
-    flows.notify(db, repository.events_of(db, first.id)[0].id)
+    alerts.notify(db, repository.events_of(db, first.id)[0].id)
     client.login(user.email, PASSWORD)
     bell = client.get(f"/projects/{project.id}/notifications/badge").text
     assert 'data-testid="unread-count" aria-label="1 unread"' in bell
@@ -170,7 +170,7 @@ def test_notifications_list_and_unread_bell(db, client, factory, project):
     assert "New issue: “Invents &lt;refunds&gt;”" in page and 'class="notification unread"' in page
     assert "bell-count" not in client.get(f"/projects/{project.id}/notifications/badge").text
     second = service.create_issue(db, project.id, "Wrong language", actor="test")
-    flows.notify(db, repository.events_of(db, second.id)[0].id)
+    alerts.notify(db, repository.events_of(db, second.id)[0].id)
     assert ">1</span>" in client.get(f"/projects/{project.id}/notifications/badge").text
     assert f'hx-get="/projects/{project.id}/notifications/badge"' in client.get(f"/projects/{project.id}/issues").text
 
@@ -193,7 +193,7 @@ def test_webhooks_page_adds_tests_and_logs(db, client, factory, project, receive
     tested = client.form(f"/projects/{project.id}/webhooks/{hook.id}/test")
     assert tested.status_code == 200 and "pending" in tested.text
     [delivery] = deliveries(db)
-    flows.deliver(db, delivery.id)
+    alerts.deliver(db, delivery.id)
     [got] = receiver.received
     assert got.headers[webhooks.EVENT_HEADER] == "test"
     assert webhooks.verify(hook.secret, got.body, got.headers[webhooks.SIGNATURE_HEADER])

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.annotations import service as annotations
 from app.core.jobs import pending_jobs
 from app import loop
-from app.issues import flows, repository, service
+from app.issues import repository, service, suggestions
 from app.issues.models import IssueSuggestion
 from tests.factories import PASSWORD
 from tests.issues.helpers import label
@@ -41,7 +41,7 @@ def by_kind(db, project):
 
 def test_failures_are_matched_to_issues_or_proposed_as_new_clusters(db, project, setup):
     language, _, traces = setup
-    assert flows.refresh_suggestions(db, project.id) == 2
+    assert suggestions.refresh_suggestions(db, project.id) == 2
     found = by_kind(db, project)
     assert found["match"].issue_id == language.id
     assert found["match"].trace_ids == sorted(traces[f.id].id for f in WRONG_LANGUAGE)
@@ -50,16 +50,16 @@ def test_failures_are_matched_to_issues_or_proposed_as_new_clusters(db, project,
 
 
 def test_recomputing_is_idempotent(db, project, setup):
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     before = {(s.id, s.fingerprint) for s in repository.open_suggestions(db, project.id)}
-    assert flows.refresh_suggestions(db, project.id) is None  # nothing changed: skipped
-    assert flows.refresh_suggestions(db, project.id, force=True) == 2
+    assert suggestions.refresh_suggestions(db, project.id) is None  # nothing changed: skipped
+    assert suggestions.refresh_suggestions(db, project.id, force=True) == 2
     assert {(s.id, s.fingerprint) for s in repository.open_suggestions(db, project.id)} == before
 
 
 def test_the_board_offers_them(db, client, factory, project, setup):
     language, _, _ = setup
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     user = factory.user("annotator")
     client.login(user.email, PASSWORD)
     html = client.get(f"/projects/{project.id}/issues").text
@@ -69,7 +69,7 @@ def test_the_board_offers_them(db, client, factory, project, setup):
 
 def test_accepting_a_match_links_the_failures_to_the_issue(db, client, factory, project, setup):
     language, _, traces = setup
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     match = by_kind(db, project)["match"]
     user = factory.user("annotator")
     client.login(user.email, PASSWORD)
@@ -83,7 +83,7 @@ def test_accepting_a_match_links_the_failures_to_the_issue(db, client, factory, 
     assert language.last_seen is not None
     assert repository.events_of(db, language.id)[-1].reason == "3 failures linked (suggestion accepted)"
     # Recomputing no longer proposes them.
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     assert set(by_kind(db, project)) == {"new"}
     db.commit()
     again = client.form(f"/projects/{project.id}/issues/suggestions/{match.id}/accept")
@@ -92,7 +92,7 @@ def test_accepting_a_match_links_the_failures_to_the_issue(db, client, factory, 
 
 def test_accepting_a_new_cluster_creates_the_issue(db, client, factory, project, setup):
     _, _, traces = setup
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     new = by_kind(db, project)["new"]
     user = factory.user("annotator")
     client.login(user.email, PASSWORD)
@@ -105,20 +105,20 @@ def test_accepting_a_new_cluster_creates_the_issue(db, client, factory, project,
 
 
 def test_a_dismissed_suggestion_is_not_offered_again(db, client, factory, project, setup):
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     new = by_kind(db, project)["new"]
     user = factory.user("annotator")
     client.login(user.email, PASSWORD)
     response = client.form(f"/projects/{project.id}/issues/suggestions/{new.id}/dismiss")
     assert response.status_code == 200 and response.text == ""
-    assert flows.refresh_suggestions(db, project.id, force=True) == 1
+    assert suggestions.refresh_suggestions(db, project.id, force=True) == 1
     assert set(by_kind(db, project)) == {"match"}
     [stored] = db.scalars(select(IssueSuggestion).where(IssueSuggestion.kind == "new")).all()
     assert stored.status == "dismissed"
 
 
 def test_suggestions_of_other_projects_are_not_found(db, client, factory, project, setup):
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     match = by_kind(db, project)["match"]
     stranger = factory.project()
     user = factory.user("admin")
@@ -128,6 +128,6 @@ def test_suggestions_of_other_projects_are_not_found(db, client, factory, projec
 
 
 def test_accepting_asks_for_a_recomputation(db, project, setup):
-    flows.refresh_suggestions(db, project.id)
+    suggestions.refresh_suggestions(db, project.id)
     loop.accept_suggestion(db, project.id, by_kind(db, project)["match"].id, actor="user:1")
-    assert ("issues.refresh_suggestions", (project.id, False), None, flows.SUGGEST_COALESCE_S) in pending_jobs(db)
+    assert ("issues.refresh_suggestions", (project.id, False), None, suggestions.SUGGEST_COALESCE_S) in pending_jobs(db)

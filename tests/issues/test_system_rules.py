@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 
 from app.core.jobs import pending_jobs
-from app.issues import flows, repository, service
+from app.issues import alerts, flows, repository, service
 from tests.issues.helpers import evaluator, label, put_in_state, results, traces_at
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=timezone.utc)  # a Tuesday
@@ -144,7 +144,7 @@ def test_alerting_events_and_new_occurrences_ask_for_jobs(db, project):
     [trace] = traces_at(db, project, [datetime.now(timezone.utc)])
     label(db, project, trace, "fail", "promised a 90-day refund", [issue.id])
     jobs = pending_jobs(db)
-    assert ("issues.check_states", (project.id,), None, flows.CHECK_COALESCE_S) in jobs
+    assert ("issues.check_states", (project.id,), None, alerts.CHECK_COALESCE_S) in jobs
     regressed_event = repository.events_of(db, issue.id)[-1]
     assert regressed_event.to_state == "regressed"
     assert ("issues.notify", (regressed_event.id,), None, None) in jobs

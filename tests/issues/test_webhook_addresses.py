@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core.errors import Unprocessable
-from app.issues import flows, repository, service, webhooks
+from app.issues import alerts, repository, service, webhooks
 from app.issues.models import Webhook, WebhookDelivery
 from tests.factories import PASSWORD
 from tests.issues.receiver import Receiver, allow_private_webhooks
@@ -64,7 +64,7 @@ def pending_delivery(db, project, url: str) -> WebhookDelivery:
     db.add(Webhook(project_id=project.id, url=url, secret="s" * 24, events=["issue.new"]))
     db.flush()
     issue = service.create_issue(db, project.id, "Invents refunds", actor="test")
-    flows.notify(db, repository.events_of(db, issue.id)[0].id)
+    alerts.notify(db, repository.events_of(db, issue.id)[0].id)
     return db.scalar(select(WebhookDelivery))
 
 
@@ -73,7 +73,7 @@ def test_each_attempt_resolves_again_and_refuses_a_name_now_pointing_inside(db, 
     try:
         port = receiver.server.server_address[1]
         delivery = pending_delivery(db, project, f"http://localhost:{port}/hook")
-        assert flows.deliver(db, delivery.id) == 30.0  # a failed attempt, retried later
+        assert alerts.deliver(db, delivery.id) == 30.0  # a failed attempt, retried later
         assert receiver.received == []
         assert (delivery.status, delivery.response_code) == ("pending", None)
         assert "RefusedAddress: localhost is a private, loopback or link-local address" in delivery.last_error
@@ -88,7 +88,7 @@ def test_a_refused_response_keeps_its_status_and_a_short_excerpt(db, client, fac
     receiver = Receiver(status=500, body=answer)
     try:
         delivery = pending_delivery(db, project, receiver.url)
-        flows.deliver(db, delivery.id)
+        alerts.deliver(db, delivery.id)
         assert len(receiver.received) == 1 and delivery.response_code == 500
         expected = "Internal error while calling the billing service " + "." * 40
         assert delivery.last_error == "HTTP 500: " + expected[:webhooks.EXCERPT_CHARS - 1] + "…"
