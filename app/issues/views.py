@@ -25,6 +25,7 @@ from app.core.templating import form_error, redirect, render, templates
 from app.issues import alerts, flows, lifecycle, repository, service, stats, suggestions, webhooks
 from app.issues.deps import IssueDep, WebhookDep
 from app.issues.lifecycle import Actor, State
+from app.traces import repository as traces_repository
 
 router = APIRouter(include_in_schema=False)
 
@@ -186,20 +187,23 @@ def issue_context(session: Session, ctx: ProjectContext, issue) -> dict:
     project_id = ctx.project.id
     human = stats.human_occurrences(session, project_id, [issue.id])
     figure = stats.figures(session, project_id, [issue.id], utcnow(), human=human)[issue.id]
-    traces = human.get(issue.id, {})
-    passing = _passing_examples(session, project_id)
+    # Labelling is blind: an annotator sees no one's verdict on a trace still waiting for theirs.
+    reader = ctx.actor if ctx.role == Role.annotator else None
+    traces = traces_repository.visible_trace_ids(session, list(human.get(issue.id, {})), reader)
+    passing = _passing_examples(session, project_id, reader)
     events = repository.events_of(session, issue.id)
     return {"project": ctx.project, "issue": issue, "figure": figure, "nav": "issues", "events": events,
             "actor_names": repository.actor_names(session, [e.actor for e in events]),
-            "failures": repository.failed_annotations(session, list(traces), EXAMPLES),
+            "failures": repository.failed_annotations(session, traces, EXAMPLES),
             "passing": passing, "merge_targets": [i for i in repository.open_issues(session, project_id)
                                                   if i.id != issue.id],
             "can_edit": ctx.role.at_least(Role.annotator), "is_admin": ctx.role.at_least(Role.admin)}
 
 
-def _passing_examples(session: Session, project_id: int) -> list[tuple[int, tuple]]:
+def _passing_examples(session: Session, project_id: int, reader: str | None) -> list[tuple[int, tuple]]:
     """Recent traces whose human label is pass: the negatives an evaluator of any issue learns from."""
-    candidates = repository.recent_passing_trace_ids(session, project_id, EXAMPLES * 5)
+    candidates = traces_repository.visible_trace_ids(
+        session, repository.recent_passing_trace_ids(session, project_id, EXAMPLES * 5), reader)
     labels = annotations.labels_for_traces(session, candidates)
     passing = [t for t in candidates if labels[t].verdict == "pass"][:EXAMPLES]
     summaries = repository.trace_summaries(session, passing)

@@ -73,7 +73,8 @@ def list_traces(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> TracePage:
-    items, next_cursor = service.list_traces(session, ctx.project.id, filters, limit=limit, cursor=cursor)
+    items, next_cursor = service.list_traces(session, ctx.project.id, service.as_read_by(filters, ctx.role, ctx.actor),
+                                             limit=limit, cursor=cursor)
     return TracePage(items=[TraceRead.model_validate(t) for t in items], next_cursor=next_cursor)
 
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_validator)
 
 MAX_TEXT = 512
 MAX_SEARCH = 500
@@ -42,6 +43,7 @@ class TraceFilter(BaseModel):
     """Which traces, and in what order. Empty or blank values mean "any"."""
 
     model_config = ConfigDict(frozen=True, populate_by_name=True)
+    _blind_for: str | None = PrivateAttr(default=None)  # set by `seen_blind_by`, never by a query
 
     q: str | None = _text("Words in input or output", MAX_SEARCH,
                           description="Full-text search of input and output")
@@ -107,6 +109,18 @@ class TraceFilter(BaseModel):
     def filtered(self) -> bool:
         """Whether anything narrows the traces (sorting does not)."""
         return bool(self.model_dump(exclude_defaults=True, exclude={"sort", "order"}))
+
+    @property
+    def reveals_labels(self) -> bool:
+        """Whether the filter selects by what people judged (a label or an issue)."""
+        return self.annotated in ("fail", "pass") or self.issue is not None
+
+    def seen_blind_by(self, annotator: str) -> "TraceFilter":
+        """This filter as an annotator may use it: labelling is blind, so a filter on people's
+        verdicts leaves out the traces still open in a queue that this annotator has not judged."""
+        copy = self.model_copy()
+        copy._blind_for = annotator
+        return copy
 
 
 FILTER_FIELDS = tuple(name for name in TraceFilter.model_fields if name not in ("sort", "order"))

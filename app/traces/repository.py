@@ -16,7 +16,7 @@ from datetime import datetime
 
 import orjson
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import column, exists, func, select, table, text, tuple_, union
+from sqlalchemy import column, exists, func, or_, select, table, text, tuple_, union
 from sqlalchemy.orm import Session
 
 from app.traces.filters import TraceFilter
@@ -387,13 +387,16 @@ def _conditions(project_id: int, f: TraceFilter) -> list:
         conditions.append(_among(_of_issue(project_id, f.issue)))
     if f.q:
         conditions.append(Trace.search.op("@@")(func.websearch_to_tsquery("english", f.q)))
+    if f._blind_for and f.reveals_labels:
+        conditions.append(_not_blind(f._blind_for))
     return conditions
 
 
 # Other domains' tables, named here rather than imported, so that the traces SQL does not depend
 # on their models. `trace_label` and `trace_label_issue` are views holding the one human-label
 # rule (see their migration): the same rule as annotations' `labels_for_traces`.
-_annotation = table("annotation", column("trace_id"))
+_annotation = table("annotation", column("trace_id"), column("annotator"))
+_queue_item = table("queue_item", column("trace_id"), column("done"))
 _label = table("trace_label", column("trace_id"), column("project_id"), column("verdict"))
 _label_issue = table("trace_label_issue", column("trace_id"), column("project_id"), column("issue_id"))
 _evaluator = table("evaluator", column("id"), column("project_id"), column("issue_id"), column("active"),
@@ -420,6 +423,21 @@ def _annotated(project_id: int, choice: str):
     # The unique (trace_id, annotator) index answers each EXISTS.
     annotation = exists().where(_annotation.c.trace_id == Trace.id)
     return ~annotation if choice == "no" else annotation
+
+
+def _not_blind(annotator: str):
+    """Traces whose verdicts this annotator may see: judged by them, or in no open queue item."""
+    mine = exists().where(_annotation.c.trace_id == Trace.id, _annotation.c.annotator == annotator)
+    still_open = exists().where(_queue_item.c.trace_id == Trace.id, ~_queue_item.c.done)
+    return or_(mine, ~still_open)
+
+
+def visible_trace_ids(session: Session, trace_ids: Sequence[int], annotator: str | None) -> list[int]:
+    """Those of `trace_ids` whose verdicts `annotator` may see (all of them for None), in order."""
+    if annotator is None or not trace_ids:
+        return list(trace_ids)
+    visible = set(session.scalars(select(Trace.id).where(Trace.id.in_(list(trace_ids)), _not_blind(annotator))))
+    return [t for t in trace_ids if t in visible]
 
 
 def _active_results(project_id: int):

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.accounts.models import Role
 from app.core.db import utcnow
 from app.core.errors import NotFound, Unprocessable
 from app.traces import repository
@@ -175,6 +176,12 @@ def decode_cursor(cursor: str) -> tuple:
         return value, row_id
     except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
         raise Unprocessable("Invalid cursor; start again from the first page.") from None
+
+
+def as_read_by(filters: TraceFilter, role: Role, actor: str) -> TraceFilter:
+    """Annotators label blind: their filters on people's verdicts leave out the traces they
+    have yet to judge in an open queue (admins and viewers judge nothing, so see all)."""
+    return filters.seen_blind_by(actor) if role == Role.annotator and actor.startswith("user:") else filters
 
 
 def list_traces(session: Session, project_id: int, filters: TraceFilter, *, limit: int = 50,

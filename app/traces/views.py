@@ -98,7 +98,8 @@ def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | Non
 def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
                cursor: str | None = None) -> HTMLResponse:
     query = list_query(request)
-    traces, next_cursor = trace_page(session, ctx.project.id, query.filters, cursor)
+    filters = service.as_read_by(query.filters, ctx.role, ctx.actor)
+    traces, next_cursor = trace_page(session, ctx.project.id, filters, cursor)
     # Who may add traces to a queue sees the control, and rows get checkboxes once there is a
     # queue to add to; the add route checks the role again.
     can_add_to_queue = ctx.role.at_least(Role.annotator)
