@@ -1,10 +1,11 @@
-# `make run` starts Sextant; `make test` runs the whole test suite. Both install what they need.
+# `make run` starts Sextant; `make test` runs the whole test suite (`make test-embedded`: on the
+# embedded services `make run` uses). All install what they need.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test chromium clean
+.PHONY: run test test-embedded chromium clean
 
 $(BIN)/sextant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ chromium:
 
 test: $(VENV)/.test-deps chromium
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The same suite on the embedded PostgreSQL 18 and Redis 6.2 that `make run` starts,
+# even when local servers answer.
+test-embedded: $(VENV)/.test-deps chromium
+	SEXTANT_TEST_EMBEDDED=1 $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .sextant .pytest_cache

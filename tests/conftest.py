@@ -1,6 +1,7 @@
 """Shared fixtures: real Postgres and Redis, migrated once per test session."""
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -19,10 +20,18 @@ def pytest_configure(config) -> None:
     # Cheap password hashing: tests sign in hundreds of times.
     os.environ["SEXTANT_ARGON2_TIME_COST"] = "1"
     os.environ["SEXTANT_ARGON2_MEMORY_KIB"] = "1024"
+    if services.embedded_forced() and not os.environ.get("SEXTANT_TEST_RUN_DIR"):
+        # Made, and PostgreSQL started, before xdist starts its workers: they inherit the
+        # directory and attach to the one server instead of racing to create it.
+        config._sextant_run_dir = services.run_dir()
+        services.admin_database_url()
 
 
 def pytest_unconfigure(config) -> None:
     services.stop_embedded()
+    made = getattr(config, "_sextant_run_dir", None)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

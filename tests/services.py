@@ -3,11 +3,18 @@
 `SEXTANT_TEST_DATABASE_URL` / `SEXTANT_TEST_REDIS_URL` when set; else the local
 servers at 127.0.0.1:5432 / :6379 when they answer; else embedded ones started
 for the test session. Each xdist worker gets its own databases and Redis db.
+
+`SEXTANT_TEST_EMBEDDED=1` (`make test-embedded`) always uses the embedded
+servers, the PostgreSQL 18 and Redis 6.2 that `make run` starts, whatever
+answers locally. They live under a directory of this test run
+(`SEXTANT_TEST_RUN_DIR`, made by the first pytest process and inherited by its
+xdist workers), so concurrent runs never share a server.
 """
 
 import os
 import socket
 import tempfile
+from functools import cache
 from pathlib import Path
 
 import psycopg
@@ -37,30 +44,43 @@ def _answers(host: str, port: int) -> bool:
 _embedded = []
 
 
+def embedded_forced() -> bool:
+    return os.environ.get("SEXTANT_TEST_EMBEDDED", "") not in ("", "0")
+
+
+def run_dir() -> Path:
+    """This test run's directory for embedded servers (shared by its xdist workers)."""
+    if not os.environ.get("SEXTANT_TEST_RUN_DIR"):
+        os.environ["SEXTANT_TEST_RUN_DIR"] = tempfile.mkdtemp(prefix="sextant-test-run-")
+    return Path(os.environ["SEXTANT_TEST_RUN_DIR"])
+
+
+@cache
 def admin_database_url() -> str:
     """A URL to a maintenance database where test databases can be created."""
     configured = os.environ.get("SEXTANT_TEST_DATABASE_URL")
-    if configured:
+    if configured and not embedded_forced():
         return configured
-    if _answers("127.0.0.1", 5432):
+    if _answers("127.0.0.1", 5432) and not embedded_forced():
         return LOCAL_POSTGRES
     from app.core.embedded import EmbeddedPostgres
 
-    postgres = EmbeddedPostgres(Path(tempfile.gettempdir()) / "sextant-test-services")
+    postgres = EmbeddedPostgres(run_dir())
     url = postgres.start()
     _embedded.append(postgres)
     return str(make_url(url).set(database="postgres"))
 
 
+@cache
 def redis_base_url() -> str:
     configured = os.environ.get("SEXTANT_TEST_REDIS_URL")
-    if configured:
+    if configured and not embedded_forced():
         return configured
-    if _answers("127.0.0.1", 6379):
+    if _answers("127.0.0.1", 6379) and not embedded_forced():
         return LOCAL_REDIS
     from app.core.embedded import EmbeddedRedis
 
-    server = EmbeddedRedis(Path(tempfile.gettempdir()) / f"sextant-test-redis-{worker_id()}")
+    server = EmbeddedRedis(run_dir() / f"redis-{worker_id()}")
     url = server.start()
     _embedded.append(server)
     return url
@@ -94,3 +114,5 @@ def recreate_database(admin_url: str, name: str) -> str:
 def stop_embedded() -> None:
     while _embedded:
         _embedded.pop().stop()
+    admin_database_url.cache_clear()
+    redis_base_url.cache_clear()
