@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from app.accounts import api as accounts_api
 from app.accounts import views as accounts_views
-from app.accounts.access import CurrentUser, PrincipalDep
+from app.accounts.access import CurrentUser, PrincipalDep, api_key_checker
 from app.core import health
 from app.core.errors import NotAuthenticated, install_error_handlers
 from app.core.middleware import (AdmissionMiddleware, BodySizeLimitMiddleware, SecurityHeadersMiddleware,
@@ -64,9 +64,10 @@ def _add_middleware(app: FastAPI) -> None:
     # Starlette runs the last added first: security headers wrap everything.
     app.add_middleware(
         SextantCSRFMiddleware, secret=secret_key(),
-        # Only requests that carry our cookies are browser requests worth checking;
-        # API-key clients send no cookies and are exempt.
-        sensitive_cookies={SESSION_COOKIE, CSRF_COOKIE},
+        # Checked: requests a session cookie could sign in, and the sign-in and set-up
+        # forms (login CSRF); exempt: requests a valid API key signs in.
+        sensitive_cookies={SESSION_COOKIE}, api_key_is_valid=api_key_checker(),
+        pre_session_paths=frozenset({"/login", "/setup"}),
         cookie_name=CSRF_COOKIE, header_name=CSRF_HEADER,
         cookie_secure=auth.cookie_secure, cookie_samesite="lax",
     )
@@ -77,7 +78,7 @@ def _add_middleware(app: FastAPI) -> None:
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=limits_settings().max_body_bytes)
     # Before sessions, CSRF and any dependency: a refused request costs no database work.
     app.add_middleware(AdmissionMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=auth.cookie_secure)
 
 
 def _add_docs(app: FastAPI) -> None:

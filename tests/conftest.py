@@ -3,6 +3,7 @@
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,9 @@ def app(db, redis_client):
     """The real application, its request sessions joined to the test's transaction."""
     from sqlalchemy.orm import Session
 
+    from app.accounts.access import api_key_checker
     from app.core.deps import get_session
+    from app.core.middleware import SextantCSRFMiddleware
     from app.main import create_app
 
     application = create_app()
@@ -129,6 +132,10 @@ def app(db, redis_client):
             db.expire_all()  # the test's own rows reload what the request changed
 
     application.dependency_overrides[get_session] = test_session
+    # The CSRF middleware's API-key check reads through the same session.
+    for middleware in application.user_middleware:
+        if middleware.cls is SextantCSRFMiddleware:
+            middleware.kwargs["api_key_is_valid"] = api_key_checker(contextmanager(test_session))
     return application
 
 

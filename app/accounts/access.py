@@ -7,6 +7,8 @@ the annotator role (read, ingest, annotate; never administer).
 
 import logging
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -18,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts import repository, service
 from app.accounts.models import ApiKey, Project, Role, User
-from app.core.db import get_engine, utcnow
+from app.core.db import get_engine, unit_of_work, utcnow
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
-from app.core.security import api_key_hash
+from app.core.security import api_key_hash, bearer_token
 from app.core.settings import auth_settings
 from app.core.templating import remember_for_layout
 
@@ -67,12 +69,6 @@ class ProjectContext:
         return self.principal.user
 
 
-def _bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 # Keys seen lately in this process, by hash: (monotonic expiry, identity). Busy ingestion
 # then does no key lookup per request; a key revoked elsewhere (another process, SQL) still
 # works here for up to SEXTANT_API_KEY_CACHE_SECONDS, one revoked here stops at once.
@@ -116,18 +112,46 @@ def _touch_key(key_id: int, now: datetime) -> None:
 
 
 def get_principal(request: Request, session: SessionDep, background: BackgroundTasks) -> Principal:
-    token = _bearer_token(request)
-    if token is not None:
+    if "authorization" in request.headers:
+        # Judged by that header alone, never by the session cookie too: the CSRF check
+        # skips only requests that a valid API key authenticates.
+        token = bearer_token(request.headers["authorization"])
+        if token is None:
+            raise NotAuthenticated("Send an API key as `Authorization: Bearer sx_…`.")
         key = _api_key(session, token, background)
         if key is None:
             raise NotAuthenticated("Invalid or revoked API key.")
         return Principal(api_key=key)
-    user_id = request.session.get("uid") if "session" in request.scope else None
-    user = repository.get_user(session, user_id) if isinstance(user_id, int) else None
-    if user is None or not user.is_active:
+    user = _session_user(request, session)
+    if user is None:
         return Principal()
     remember_for_layout(request, user=user)
     return Principal(user=user)
+
+
+def _session_user(request: Request, session: Session) -> User | None:
+    """The signed-in user, if the cookie's session has not been ended since."""
+    cookie = request.session if "session" in request.scope else {}
+    user_id, version = cookie.get("uid"), cookie.get("sv")
+    user = repository.get_user(session, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.is_active or user.session_version != version:
+        return None
+    return user
+
+
+def start_session(request: Request, user: User) -> None:
+    request.session.clear()
+    request.session.update(uid=user.id, sv=user.session_version)
+
+
+def api_key_checker(sessions: Callable[[], ContextManager[Session]] = unit_of_work) -> Callable[[str], bool]:
+    """Is a token a valid API key? For the CSRF middleware, which runs before any route's session."""
+
+    def is_valid(token: str) -> bool:
+        with sessions() as session:
+            return service.api_key_for(session, token) is not None
+
+    return is_valid
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

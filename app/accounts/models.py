@@ -33,6 +33,10 @@ class User(IdMixin, CreatedMixin, Base):
     name: Mapped[str] = mapped_column(String(200), default="")
     password_hash: Mapped[str] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Copied into each session cookie at sign-in; a cookie with an older number is
+    # refused, so bumping it ends every session of the user (sign-out, new password,
+    # deactivation, role change) and kills outstanding password-reset links.
+    session_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
     @property
     def display_name(self) -> str:

@@ -16,6 +16,12 @@ def get_user(session: Session, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
+def bump_session_version(session: Session, user_id: int) -> int:
+    """Atomically, so two concurrent ends never agree on the same new version."""
+    return session.scalar(update(User).where(User.id == user_id)
+                          .values(session_version=User.session_version + 1).returning(User.session_version))
+
+
 def users_by_id(session: Session, user_ids) -> dict[int, User]:
     ids = sorted(set(user_ids))
     return {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
@@ -36,6 +42,13 @@ def first_organization(session: Session) -> Organization | None:
 def memberships_of(session: Session, user_id: int) -> list[Membership]:
     return list(session.scalars(
         select(Membership).where(Membership.user_id == user_id).order_by(Membership.organization_id)))
+
+
+def memberships_with_organization(session: Session, user_id: int) -> list[tuple[Membership, Organization]]:
+    rows = session.execute(select(Membership, Organization)
+                           .join(Organization, Organization.id == Membership.organization_id)
+                           .where(Membership.user_id == user_id).order_by(Organization.name, Organization.id))
+    return [(membership, organization) for membership, organization in rows]
 
 
 def membership(session: Session, user_id: int, organization_id: int) -> Membership | None:

@@ -1,13 +1,15 @@
-"""HTML routes of the accounts domain: set-up, sign-in, projects, keys, members."""
+"""HTML routes of the accounts domain: set-up, sign-in, account, projects, keys, members."""
 
 from typing import Annotated
 
 import redis
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.accounts import repository, service
-from app.accounts.access import CurrentUser, OrgAdmin, PrincipalDep, ProjectAdmin
+from app.accounts.models import Role
+from app.accounts.access import CurrentUser, OrgAdmin, PrincipalDep, ProjectAdmin, start_session
 from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound, ServiceUnavailable, TooManyRequests
 from app.core.redis import get_redis
@@ -34,13 +36,13 @@ def home(request: Request, session: SessionDep, principal: PrincipalDep) -> Resp
     if principal.user is None:
         return RedirectResponse("/login", status_code=303)
     projects = repository.projects_for_user(session, principal.user.id)
+    if not projects:
+        return RedirectResponse("/settings/projects", status_code=303)
     remembered = request.session.get("pid")
-    for project, _ in projects:
-        if project.id == remembered:
-            return RedirectResponse(f"/projects/{project.id}/traces", status_code=303)
-    if projects:
-        return RedirectResponse(f"/projects/{projects[0][0].id}/traces", status_code=303)
-    return RedirectResponse("/settings/projects", status_code=303)
+    project, role = next(((p, r) for p, r in projects if p.id == remembered), projects[0])
+    # Annotators come to annotate: their queues, not the explorer.
+    landing = "queues" if role == Role.annotator else "traces"
+    return RedirectResponse(f"/projects/{project.id}/{landing}", status_code=303)
 
 
 @router.get("/setup", response_class=HTMLResponse)
@@ -61,8 +63,7 @@ def setup_submit(request: Request, session: SessionDep, organization: FormStr, e
     except AppError as exc:
         return form_error(request, session, exc, "accounts/_setup_form.html",
                           {"email": email, "organization": organization, "name": name})
-    request.session.clear()
-    request.session["uid"] = user.id
+    start_session(request, user)
     return redirect("/settings/projects", request)
 
 
@@ -99,13 +100,48 @@ def login_submit(request: Request, session: SessionDep, email: FormStr, password
     except redis.RedisError:
         raise ServiceUnavailable("Sign-in is unavailable: Redis cannot be reached.",
                                  headers={"Retry-After": "5"}) from None
-    request.session.clear()
-    request.session["uid"] = user.id
+    start_session(request, user)
     return redirect(safe_next(next), request)
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Ends the user's sessions on the server too, so a copied cookie is worthless."""
+    if principal.user is not None:
+        service.end_sessions(session, principal.user)
+    request.session.clear()
+    return redirect("/login", request)
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    return render(request, "accounts/account.html",
+                  {"memberships": repository.memberships_with_organization(session, user.id), "nav": "account"})
+
+
+@router.post("/account/password")
+def change_password(request: Request, session: SessionDep, user: CurrentUser, current_password: FormStr,
+                    new_password: FormStr) -> Response:
+    try:
+        version = service.change_own_password(session, user, current=current_password, new=new_password)
+    except AppError as exc:
+        return form_error(request, session, exc, "accounts/_password_form.html", {})
+    request.session["sv"] = version  # this session goes on; every other one has ended
+    return render(request, "accounts/_password_form.html", {"saved": True})
+
+
+@router.get("/reset/{token}", response_class=HTMLResponse)
+def reset_page(token: str, request: Request, session: SessionDep) -> Response:
+    user = service.user_for_reset(session, token)
+    return render(request, "accounts/reset.html", {"token": token, "email": user.email})
+
+
+@router.post("/reset/{token}")
+def reset_submit(token: str, request: Request, session: SessionDep, new_password: FormStr) -> Response:
+    try:
+        service.reset_password(session, token, new_password)
+    except AppError as exc:
+        return form_error(request, session, exc, "accounts/_reset_form.html", {"token": token})
     request.session.clear()
     return redirect("/login", request)
 
@@ -164,6 +200,11 @@ def revoke_api_key(project_id: int, key_id: int, request: Request, session: Sess
                   {"project": ctx.project, "keys": repository.api_keys_of(session, ctx.project.id)})
 
 
+def _members(request: Request, session: Session, organization, **context) -> Response:
+    return render(request, "accounts/_members.html",
+                  {"members": repository.members_of(session, organization.id), **context})
+
+
 @router.get("/settings/members", response_class=HTMLResponse)
 def members_page(request: Request, session: SessionDep, organization: OrgAdmin) -> Response:
     return render(request, "accounts/members.html",
@@ -179,4 +220,31 @@ def add_member(request: Request, session: SessionDep, organization: OrgAdmin, us
                                       organization=organization, name=name, actor=f"user:{user.id}")
     except AppError as exc:
         return form_error(request, session, exc, "accounts/_member_form.html", {})
-    return render(request, "accounts/_member_form.html", {"added": created.email})
+    # The form comes back empty and the table gains the new row (out of band).
+    return render(request, "accounts/_member_form.html",
+                  {"added": created.email, "members": repository.members_of(session, organization.id)})
+
+
+@router.post("/settings/members/{user_id}/role")
+def change_member_role(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+                       user: CurrentUser, role: FormStr) -> Response:
+    member = service.change_role(session, organization, user_id, role, actor=user)
+    return _members(request, session, organization,
+                    notice=f"{member.user.email} is now {member.role}; their sessions have ended.")
+
+
+@router.post("/settings/members/{user_id}/active")
+def set_member_active(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+                      user: CurrentUser, active: Annotated[bool, Form()]) -> Response:
+    member = service.set_active(session, organization, user_id, active, actor=user)
+    done = "reactivated" if active else "deactivated; their sessions have ended"
+    return _members(request, session, organization, notice=f"{member.user.email} is {done}.")
+
+
+@router.post("/settings/members/{user_id}/password-reset")
+def issue_password_reset(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+                         user: CurrentUser) -> Response:
+    token = service.password_reset_link_token(session, organization, user_id, actor=user)
+    member = service.member_of(session, organization, user_id)
+    return _members(request, session, organization, reset_for=member.user.email,
+                    reset_link=f"{str(request.base_url).rstrip('/')}/reset/{token}")

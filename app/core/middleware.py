@@ -1,13 +1,17 @@
 """ASGI middleware: admission control, body size cap, CSRF with our error shape, security headers."""
 
+import functools
 import re
+from collections.abc import Callable
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf import CSRFMiddleware
 
 from app.core.errors import error_response
+from app.core.security import bearer_token
 from app.core.settings import database_settings, limits_settings
 
 # Database connections kept out of the requests' reach: /healthz and the API-key
@@ -131,17 +135,40 @@ class BodySizeLimitMiddleware:
 class SextantCSRFMiddleware(CSRFMiddleware):
     """starlette-csrf (double-submit cookie), answering in Sextant's error shape.
 
-    Requests carrying an `Authorization` header are API-key requests: they are
-    never authenticated by cookie, and a cross-site form cannot add that header,
-    so they are exempt — even when a client (like the OTLP exporter's HTTP
-    session) sends back the cookies it was given.
+    An unsafe request is checked when it carries our cookies, and a sign-in or
+    set-up form always (login CSRF: the CSRF cookie handed out with the form page
+    is its pre-session token, which a cross-site form cannot send). Exempt are only
+    requests that a valid API key authenticates; `access.get_principal` never
+    authenticates a request with an `Authorization` header by its cookie, so a
+    cookie-echoing API client (like the OTLP exporter's HTTP session) needs no token.
     """
 
+    def __init__(self, app: ASGIApp, *, api_key_is_valid: Callable[[str], bool],
+                 pre_session_paths: frozenset[str], **options) -> None:
+        super().__init__(app, **options)
+        self.api_key_is_valid = api_key_is_valid
+        self.pre_session_paths = pre_session_paths
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and any(name == b"authorization" for name, _ in scope["headers"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        request = Request(scope)
+        if request.method not in self.safe_methods and await self._needs_token(request):
+            cookie = request.cookies.get(self.cookie_name)
+            submitted = await self._get_submitted_csrf_token(request)
+            if not (cookie and submitted and self._csrf_tokens_match(cookie, submitted)):
+                await self._get_error_response(request)(scope, receive, send)
+                return
+        await self.app(scope, receive, functools.partial(self.send, send=send, scope=scope))
+
+    async def _needs_token(self, request: Request) -> bool:
+        if request.url.path in self.pre_session_paths:
+            return True
+        if not self._has_sensitive_cookies(request.cookies):
+            return False
+        token = bearer_token(request.headers.get("authorization", ""))
+        return token is None or not await run_in_threadpool(self.api_key_is_valid, token)
 
     def _get_error_response(self, request: Request):
         return error_response(request, 403, "csrf_failed",
@@ -157,9 +184,16 @@ DOCS_POLICY = CONTENT_SECURITY_POLICY.replace("script-src 'self'", "script-src '
 DOCS_PATH = re.compile(r"^/docs")
 
 
+HSTS = b"max-age=31536000; includeSubDomains"
+
+
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp):
+    """CSP and friends on every answer; HSTS too when cookies are HTTPS-only (`hsts`),
+    since then the site is served over HTTPS."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False):
         self.app = app
+        self.hsts = hsts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -176,6 +210,8 @@ class SecurityHeadersMiddleware:
                     (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"DENY"),
                 ])
+                if self.hsts:
+                    headers.append((b"strict-transport-security", HSTS))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

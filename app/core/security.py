@@ -6,14 +6,15 @@ from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.core.settings import auth_settings
+from app.core.settings import auth_settings, secret_key
 
 API_KEY_PREFIX = "sx_"
 SESSION_COOKIE = "sextant_session"
 CSRF_COOKIE = "sextant_csrf"
 CSRF_HEADER = "x-csrf-token"
-
+PASSWORD_RESET_MAX_AGE_S = 24 * 3600
 
 
 @lru_cache
@@ -49,3 +50,27 @@ def api_key_hash(key: str) -> str:
 
 def api_key_display_prefix(key: str) -> str:
     return key[:10]
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value, if it is one."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key(), salt="sextant-password-reset")
+
+
+def password_reset_token(user_id: int, session_version: int) -> str:
+    """A signed link token; it names the user's session version, which a reset bumps,
+    so the link works once (and dies with any other end of the user's sessions)."""
+    return _reset_serializer().dumps([user_id, session_version])
+
+
+def read_password_reset_token(token: str) -> tuple[int, int] | None:
+    try:
+        user_id, version = _reset_serializer().loads(token, max_age=PASSWORD_RESET_MAX_AGE_S)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    return (user_id, version) if isinstance(user_id, int) and isinstance(version, int) else None

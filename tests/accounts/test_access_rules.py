@@ -23,6 +23,10 @@ ROUTES = {
     ("POST", "/setup"): PUBLIC,
     ("GET", "/"): PUBLIC,  # redirects by state
     ("POST", "/logout"): PUBLIC,
+    ("GET", "/reset/{token}"): PUBLIC,  # the link is the credential
+    ("POST", "/reset/{token}"): PUBLIC,
+    ("GET", "/account"): USER,
+    ("POST", "/account/password"): USER,
     ("GET", "/openapi.json"): USER,
     ("GET", "/docs"): USER,
     ("GET", "/api/v1/me"): USER,
@@ -34,6 +38,9 @@ ROUTES = {
     ("POST", "/settings/projects"): ORG_ADMIN,
     ("GET", "/settings/members"): ORG_ADMIN,
     ("POST", "/settings/members"): ORG_ADMIN,
+    ("POST", "/settings/members/{user_id}/role"): ORG_ADMIN,
+    ("POST", "/settings/members/{user_id}/active"): ORG_ADMIN,
+    ("POST", "/settings/members/{user_id}/password-reset"): ORG_ADMIN,
     ("GET", "/api/v1/projects/{project_id}"): VIEWER,
     ("PATCH", "/api/v1/projects/{project_id}"): ADMIN,
     ("GET", "/api/v1/projects/{project_id}/api-keys"): ADMIN,
@@ -162,12 +169,19 @@ def with_project(path: str, project_id: int) -> str:
     return path.replace("{project_id}", str(project_id))
 
 
-def request(client, method: str, path: str):
+def concrete(path: str) -> str:
     url = path.replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
-    for name in ("queue_id", "evaluator_id", "version_id", "run_id"):
+    for name in ("queue_id", "evaluator_id", "version_id", "run_id", "user_id", "token"):
         url = url.replace("{" + name + "}", "1")
-    headers = {"x-csrf-token": client.csrf_token(), "HX-Request": "true"} if method != "GET" else {}
-    return client.request(method, url, headers=headers, json={} if is_api(path) and method != "GET" else None)
+    return url
+
+
+def request(client, method: str, path: str, headers: dict | None = None, csrf: bool = True):
+    headers = {"HX-Request": "true", **(headers or {})} if method != "GET" else dict(headers or {})
+    if csrf and method != "GET":
+        headers["x-csrf-token"] = client.csrf_token()
+    return client.request(method, concrete(path), headers=headers,
+                          json={} if is_api(path) and method != "GET" else None)
 
 
 def test_the_table_covers_every_route(app):
@@ -175,18 +189,23 @@ def test_the_table_covers_every_route(app):
     assert QUERY_PROJECT <= {path for _, path in ROUTES}
 
 
-@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v != PUBLIC])
-def test_anonymous_is_refused(client, factory, method, path):
-    project = factory.project()
-    response = request(client, method, with_project(path, project.id))
+def assert_not_signed_in(response, path: str) -> None:
     if is_api(path):
-        assert response.status_code == 401
+        assert response.status_code == 401, response.text
         assert response.json()["error"]["code"] == "not_authenticated"
-    elif method == "GET":
+    elif response.request.method == "GET":
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
     else:
-        assert response.status_code in (303, 401)
+        assert response.status_code in (303, 401), response.text
+        if response.status_code == 303:
+            assert response.headers["location"].startswith("/login")
+
+
+@pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v != PUBLIC])
+def test_anonymous_is_refused(client, factory, method, path):
+    project = factory.project()
+    assert_not_signed_in(request(client, method, with_project(path, project.id)), path)
 
 
 @pytest.mark.parametrize(("method", "path"), [k for k, v in ROUTES.items() if v in ROLE_ORDER])
@@ -226,3 +245,22 @@ def test_enough_role_gets_past_the_access_check(client, factory, method, path):
     response = request(client, method, with_project(path, project.id))
     # Past the gate: whatever the route then says, it is not an access refusal.
     assert response.status_code not in (401, 403), response.text
+
+
+UNSAFE = [k for k in ROUTES if k[0] != "GET"]
+NOT_AN_API_KEY = ["Basic dXNlcjpwYXNzd29yZA==", "Bearer", "Bearer sx_not-a-key", "sx_bare"]
+
+
+@pytest.mark.parametrize(("method", "path"), UNSAFE)
+def test_an_authorization_header_skips_neither_csrf_nor_falls_back_to_the_cookie(client, factory, method, path):
+    """A signed-in browser's cookie plus any Authorization header that is not a valid API key:
+    refused without the CSRF token, and with it the cookie still does not sign the request in."""
+    client.login(factory.user("admin").email, PASSWORD)
+    url = with_project(path, factory.project().id)
+    for authorization in NOT_AN_API_KEY:
+        forged = request(client, method, url, headers={"Authorization": authorization}, csrf=False)
+        assert forged.status_code == 403, (authorization, forged.text)
+        assert "CSRF" in forged.text
+        if ROUTES[(method, path)] != PUBLIC:
+            with_token = request(client, method, url, headers={"Authorization": authorization})
+            assert_not_signed_in(with_token, path)

@@ -93,10 +93,16 @@ def test_admin_adds_members_with_roles(client, factory, db):
     response = client.form("/settings/members", {"email": "new@example.com", "password": "long enough pw",
                                                  "role": "annotator", "name": "Nia"})
     assert response.status_code == 200 and "Added new@example.com" in response.text
+    # The members table comes along, swapped in place out of band, with the new row.
+    table = response.text[response.text.index('<div id="members" hx-swap-oob="true">'):]
+    assert "new@example.com" in table and 'aria-label="Role of new@example.com"' in table
     user = repository.get_user_by_email(db, "new@example.com")
     assert repository.memberships_of(db, user.id)[0].role == "annotator"
-    weak = client.form("/settings/members", {"email": "x@example.com", "password": "short", "role": "viewer"})
-    assert weak.status_code == 422 and "at least 8" in weak.text
+    for weak_password in ("short", "password", "12345678", "eleven char"):
+        weak = client.form("/settings/members", {"email": "x@example.com", "password": weak_password,
+                                                 "role": "viewer"})
+        assert weak.status_code == 422 and "at least 12 characters" in weak.text
+        assert repository.get_user_by_email(db, "x@example.com") is None
 
 
 def test_key_use_is_recorded_at_most_once_a_minute(db, factory):
