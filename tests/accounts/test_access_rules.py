@@ -137,6 +137,17 @@ ROUTES = {
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/versions"): ADMIN,
     ("GET", "/projects/{project_id}/traces/{trace_id}/evaluations"): VIEWER,
     ("GET", "/projects/{project_id}/dashboard"): VIEWER,
+    ("GET", "/dashboard"): USER,
+    ("POST", "/api/v1/gate-runs"): ANNOTATOR,
+    ("POST", "/api/v1/gate-runs/{run_id}/outputs"): ANNOTATOR,
+    ("POST", "/api/v1/gate-runs/{run_id}/start"): ANNOTATOR,
+    ("GET", "/api/v1/gate-runs/{run_id}"): VIEWER,
+    ("GET", "/api/v1/gate-runs"): VIEWER,
+    ("GET", "/api/v1/gate-settings"): VIEWER,
+    ("PUT", "/api/v1/gate-settings"): ADMIN,
+    ("GET", "/projects/{project_id}/gate-runs"): VIEWER,
+    ("POST", "/projects/{project_id}/gate-settings"): ADMIN,
+    ("GET", "/projects/{project_id}/gate-runs/{run_id}"): VIEWER,
 }
 
 ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
@@ -151,7 +162,8 @@ QUERY_PROJECT = {"/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/eval-runs", "/api/v1/eval-runs/{run_id}", "/api/v1/eval-runs/{run_id}/cancel",
                  "/api/v1/issues/{issue_id}/examples.jsonl",
                  "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
-                 "/api/v1/issues/{issue_id}/merge"}
+                 "/api/v1/issues/{issue_id}/merge", "/api/v1/gate-runs", "/api/v1/gate-runs/{run_id}/outputs",
+                 "/api/v1/gate-runs/{run_id}/start", "/api/v1/gate-runs/{run_id}", "/api/v1/gate-settings"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
