@@ -1,11 +1,13 @@
-# `make run` starts Sextant; `make test` runs the whole test suite (`make test-embedded`: on the
-# embedded services `make run` uses). All install what they need.
+# `make run` starts Sextant; `make test` runs the whole test suite (the in-process tests first,
+# then those that start a server, a worker or a browser); `make test-fast` only the first;
+# `make test-embedded` the whole suite on the embedded services `make run` uses.
+# All install what they need.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test test-embedded chromium clean
+.PHONY: run test test-fast test-embedded chromium clean
 
 $(BIN)/sextant: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +28,15 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
+# The fast tests first (in-process: no server, worker or browser started), then the rest.
+FAST := not live_server and not worker and not browser
+
 test: $(VENV)/.test-deps chromium
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "$(FAST)" $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m "not ($(FAST))" $(PYTEST_ARGS)
+
+test-fast: $(VENV)/.test-deps
+	$(BIN)/pytest -n 2 -m "$(FAST)" $(PYTEST_ARGS)
 
 # The same suite on the embedded PostgreSQL 18 and Redis 6.2 that `make run` starts,
 # even when local servers answer.

@@ -28,6 +28,20 @@ def pytest_configure(config) -> None:
         services.admin_database_url()
 
 
+# A test that uses one of these fixtures is marked for it, so `make test-fast` can leave out
+# what starts processes (`-m "not live_server and not worker and not browser"`). A test that
+# starts a server or worker itself says so with its own mark.
+FIXTURE_MARKS = {"live_server": "live_server", "celery_worker": "worker", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in FIXTURE_MARKS.items():
+            if fixture in used:
+                item.add_marker(mark)
+
+
 def pytest_unconfigure(config) -> None:
     services.stop_embedded()
     made = getattr(config, "_sextant_run_dir", None)

@@ -15,7 +15,7 @@ from app.core.embedded import EmbeddedRedis
 from app.core.redis import celery_broker_url
 from tests.live import free_port, wait_until_healthy
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live_server]
 
 
 def embedded_env(data_dir) -> dict[str, str]:

@@ -9,7 +9,7 @@ from tests.e2e.test_evaluator_loop import seed, signed_in, traces, wait_for
 from tests.live import start_server, start_worker, stop_process
 from tests.llm_stub import StubLLM
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live_server, pytest.mark.worker]
 
 
 @pytest.fixture

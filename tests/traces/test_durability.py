@@ -21,7 +21,7 @@ from tests import services
 from tests.live import LiveServer, server_env, start_server, stop_process
 from tests.traces.otlp_bodies import sdk_request
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.live_server]
 
 BATCHES = 40
 TRACES_PER_BATCH = 10
