@@ -116,6 +116,29 @@ def _validation_details(exc: RequestValidationError) -> list[dict]:
             for e in exc.errors()]
 
 
+# Postgres' "cannot serve now" states: connection exceptions, and shut down or starting up.
+UNAVAILABLE_SQLSTATES = ("57P01", "57P02", "57P03")
+DATABASE_RETRY_AFTER_S = 5
+
+
+def database_unavailable(request: Request, exc: sa_exc.SQLAlchemyError) -> Response:
+    """503 + Retry-After when the database cannot be reached (refused, shut down, restarting,
+    or no pooled connection free in time): a client should retry, not drop what it sent."""
+    if isinstance(exc, sa_exc.TimeoutError):
+        return error_response(request, 503, "service_unavailable", "The server is busy; retry shortly.",
+                              headers={"Retry-After": "1"})
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    unreachable = (isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
+                   and (sqlstate is None or sqlstate.startswith("08")))
+    if not (unreachable or exc.connection_invalidated or sqlstate in UNAVAILABLE_SQLSTATES):
+        log.exception("database error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_response(request, 500, "internal_error", "Internal error; it has been logged.")
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc.orig)
+    return error_response(request, 503, "service_unavailable",
+                          "The database is unavailable; retry shortly.",
+                          headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
@@ -138,11 +161,8 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"Request body exceeds the limit of {limit} bytes."
         return error_response(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(sa_exc.TimeoutError)
-    async def pool_exhausted(request: Request, exc: sa_exc.TimeoutError) -> Response:
-        # Back-pressure: every pooled connection is busy; ask the client to retry.
-        return error_response(request, 503, "service_unavailable",
-                              "The server is busy; retry shortly.", headers={"Retry-After": "1"})
+    app.add_exception_handler(sa_exc.TimeoutError, database_unavailable)
+    app.add_exception_handler(sa_exc.DBAPIError, database_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

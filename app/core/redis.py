@@ -4,8 +4,15 @@ from functools import lru_cache
 from urllib.parse import parse_qs, urlparse
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from app.core.settings import core_settings
+
+# Redis serves the request path (job coalescing after an ingestion commit, /healthz, the
+# worker banner) with sub-millisecond commands: a Redis that does not answer within a
+# second is down or hung, and a request must not wait on it longer than that. One try.
+TIMEOUT_S = 1.0
 
 
 def redis_url() -> str:
@@ -26,7 +33,8 @@ def celery_broker_url(url: str) -> str:
 
 @lru_cache
 def get_redis() -> redis.Redis:
-    return redis.Redis.from_url(redis_url(), socket_timeout=5, socket_connect_timeout=2)
+    return redis.Redis.from_url(redis_url(), socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                                retry=Retry(NoBackoff(), 0))
 
 
 def reset_redis() -> None:
