@@ -1,6 +1,7 @@
 """A real Sextant server (and Celery worker) in subprocesses, for browser and end-to-end tests."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -70,10 +71,19 @@ def wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 60)
     raise RuntimeError("server did not become healthy")
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen:
+def start_worker(env: dict[str, str], beat_schedule: str | None = None) -> subprocess.Popen:
+    """A Celery worker (with beat inside it when given a schedule file), in its own process group."""
+    beat = ["--beat", "--schedule", beat_schedule] if beat_schedule else []
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker", "--loglevel", "WARNING",
-         "--concurrency", "2", "--without-gossip", "--without-mingle", "--without-heartbeat"], env=env)
+         "--concurrency", "2", "--without-gossip", "--without-mingle", "--without-heartbeat", *beat], env=env,
+        start_new_session=True)
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """kill -9 of a process and everything it started (a worker's pool processes too)."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def stop_process(process: subprocess.Popen) -> None:

@@ -15,12 +15,16 @@ from celery.signals import worker_process_init, worker_ready  # noqa: E402
 from app.core import jobs  # noqa: E402
 from app.issues import alerts  # noqa: E402
 
+RELAY_EVERY_S = 5.0
+
 celery_app = jobs.celery_app()
 # Issue changes made by jobs enqueue their alerts (the web app installs the same hook).
 alerts.install_hook()
 celery_app.conf.update(
     imports=("worker.tasks",),
     beat_schedule={
+        # The job outbox: send what could not be sent after commit, resume work whose worker died.
+        "jobs-relay": {"task": "core.relay_jobs", "schedule": RELAY_EVERY_S, "options": {"expires": RELAY_EVERY_S}},
         # A safety net: ingestion asks for indexing after each commit already.
         "index-search": {"task": "traces.index_search", "schedule": 60.0},
         # Issue states follow the clock (new -> ongoing) and the occurrence rate (escalation);

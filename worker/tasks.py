@@ -9,6 +9,7 @@ from worker.celery_app import celery_app
 
 
 def _import_job_modules() -> None:
+    importlib.import_module("app.core.tasks")
     for package in pkgutil.iter_modules(app.__path__):
         if package.ispkg and importlib.util.find_spec(f"app.{package.name}.tasks"):
             importlib.import_module(f"app.{package.name}.tasks")
@@ -20,6 +21,13 @@ def ping(value: str = "pong") -> str:
     return value
 
 
+def _register(job: jobs.Job) -> None:
+    def run(*args, job_id: int | None = None):  # a plain function: Celery checks arguments by signature
+        return job.run(*args, job_id=job_id)
+
+    celery_app.task(name=job.name, ignore_result=True)(run)
+
+
 _import_job_modules()
 for _job in jobs.registered().values():
-    celery_app.task(name=_job.name)(_job.run)
+    _register(_job)

@@ -102,8 +102,8 @@ def unit_of_work() -> Iterator[Session]:
         session.close()
 
 
-MODEL_MODULES = ("app.accounts.models", "app.audit.models", "app.traces.models", "app.issues.models",
-                 "app.annotations.models", "app.evals.models", "app.gate.models",
+MODEL_MODULES = ("app.core.outbox", "app.accounts.models", "app.audit.models", "app.traces.models",
+                 "app.issues.models", "app.annotations.models", "app.evals.models", "app.gate.models",
                  "app.dashboard.models")
 
 

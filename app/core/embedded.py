@@ -45,6 +45,15 @@ class EmbeddedPostgres:
         _create_database_if_missing(admin_uri, DATABASE_NAME)
         return self._server.get_uri(database=DATABASE_NAME, driver="psycopg")
 
+    def running(self) -> bool:
+        info = self._server._postmaster_info if self._server is not None else None
+        return bool(info and info.is_running())
+
+    def restart(self) -> None:
+        """Start the server again after it died (pg_ctl clears a stale postmaster.pid)."""
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
     def stop(self) -> None:
         """Release our handle; the server stops when no other process holds one."""
         if self._server is not None:
@@ -95,6 +104,10 @@ class EmbeddedRedis:
         self._wait_until_up()
         return self.url
 
+    def exited(self) -> int | None:
+        """The exit code of the server this process started, once it has died (and is reaped)."""
+        return self._process.poll() if self._process is not None else None
+
     def stop(self) -> None:
         """Stop the server if this process started it."""
         if self._process is None:
@@ -137,7 +150,8 @@ def _socket_path(redis_dir: Path) -> Path:
 @contextmanager
 def services(*, need_redis: bool):
     """Point this process at Postgres (and Redis): the configured ones, else the
-    embedded ones under the data dir, started here unless already running."""
+    embedded ones under the data dir, started here unless already running.
+    Yields the embedded services started here (the supervisor watches them)."""
     settings = core_settings()
     started = []
     try:
@@ -153,7 +167,7 @@ def services(*, need_redis: bool):
             os.environ["SEXTANT_REDIS_URL"] = redis_server.start()
             started.append(redis_server)
         clear_caches()
-        yield
+        yield started
     finally:
         for service in reversed(started):
             service.stop()

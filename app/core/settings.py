@@ -118,6 +118,17 @@ class GateSettings(BaseSettings):
     gate_batch: int = Field(default=500, ge=1)
 
 
+class JobSettings(BaseSettings):
+    model_config = _config()
+
+    # A running job renews its lease every third of this; a lease left to expire means
+    # its worker died, and the relay sends the job again (or gives up after max attempts).
+    job_lease_seconds: float = Field(default=60.0, ge=1)
+    job_max_attempts: int = Field(default=5, ge=1, le=50)
+    # A job sent but not started after this long is sent again (its message may be lost).
+    job_resend_after_seconds: float = Field(default=900.0, ge=10)
+
+
 class IssueSettings(BaseSettings):
     model_config = _config()
 
@@ -144,6 +155,11 @@ class IssueSettings(BaseSettings):
 @lru_cache
 def core_settings() -> CoreSettings:
     return CoreSettings()
+
+
+@lru_cache
+def job_settings() -> JobSettings:
+    return JobSettings()
 
 
 @lru_cache
@@ -197,5 +213,5 @@ def gate_settings() -> GateSettings:
 def clear_caches() -> None:
     """Forget cached settings (tests and the CLI change the environment)."""
     for cached in (core_settings, database_settings, auth_settings, limits_settings, annotation_settings,
-                   eval_settings, issue_settings, gate_settings):
+                   eval_settings, issue_settings, gate_settings, job_settings):
         cached.cache_clear()

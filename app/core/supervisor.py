@@ -1,9 +1,11 @@
 """`sextant serve`: the web server alone, or — embedded — everything.
 
 Embedded mode starts the private Postgres and Redis, applies migrations, then
-runs the web server, a Celery worker and Celery beat as child processes. On
-SIGINT/SIGTERM (or when any child dies) it stops the children, then Redis, then
-releases Postgres, so nothing is left running.
+runs the web server, a Celery worker and Celery beat as child processes. A child
+that dies (web, worker, beat, Redis, Postgres) is reaped, logged and started again,
+after a back-off that doubles while it keeps dying soon after each start. On
+SIGINT/SIGTERM it stops the children, then Redis, then releases Postgres, so
+nothing is left running.
 """
 
 import ctypes
@@ -13,6 +15,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.core.embedded import services
@@ -67,31 +71,89 @@ def serve_embedded(data_dir: Path, host: str, port: int) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
-    with services(need_redis=True):
+    with services(need_redis=True) as embedded:
         log.info("embedded Postgres and Redis are up under %s", data_dir.resolve())
         children: dict[str, subprocess.Popen] = {}
-        exit_code = 0
+        commands = _child_commands(data_dir, host, port)
         try:
-            for name, command in _child_commands(data_dir, host, port).items():
-                children[name] = subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_die_with_parent)
+            for name, command in commands.items():
+                children[name] = _start(command)
             log.info("Sextant is running at http://%s:%s (Ctrl-C stops it)", host, port)
-            exit_code = _wait_for_first_exit(children)
+            _supervise(_watched(children, commands, embedded))
         except _Stop as stop:
             log.info("%s received; stopping", stop)
         finally:
             # Children first, while the database and Redis they use are still up.
             _stop_children(children)
     log.info("stopped")
-    return exit_code
+    return 0
 
 
-def _wait_for_first_exit(children: dict[str, subprocess.Popen]) -> int:
+def _start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_die_with_parent)
+
+
+class Backoff:
+    """Seconds to wait before restarting: doubles while a process dies within STABLE_AFTER_S of
+    its start, back to the first step once it has run that long."""
+
+    FIRST_S, MAX_S, STABLE_AFTER_S = 1.0, 60.0, 60.0
+
+    def __init__(self) -> None:
+        self.delay, self.started = 0.0, time.monotonic()
+
+    def next_delay(self, now: float) -> float:
+        died_soon = now - self.started < self.STABLE_AFTER_S
+        self.delay = min(self.MAX_S, self.delay * 2) if self.delay and died_soon else self.FIRST_S
+        return self.delay
+
+
+@dataclass
+class Watched:
+    """Something the supervisor keeps alive: how to tell it died (an exit code) and to restart it."""
+
+    name: str
+    exit_code: Callable[[], object]  # None while it runs
+    restart: Callable[[], object]
+    backoff: Backoff = field(default_factory=Backoff)
+    restart_at: float | None = None
+
+
+def _watched(children: dict[str, subprocess.Popen], commands: dict[str, list[str]], embedded: list) -> list[Watched]:
+    from app.core.embedded import EmbeddedPostgres
+
+    watched = []
+    for service in embedded:  # first: the processes need them
+        if isinstance(service, EmbeddedPostgres):
+            watched.append(Watched("postgres", lambda s=service: None if s.running() else "gone", service.restart))
+        else:
+            watched.append(Watched("redis", service.exited, service.start))
+    for name, command in commands.items():
+        def restart(name=name, command=command) -> None:
+            children[name] = _start(command)
+        watched.append(Watched(name, lambda n=name: children[n].poll(), restart))
+    return watched
+
+
+def _supervise(watched: list[Watched]) -> None:
+    """Until a signal: notice what died (polling reaps it, so no zombie is left), restart it."""
     while True:
-        for name, child in children.items():
-            code = child.poll()
-            if code is not None:
-                log.error("%s exited with code %s; stopping the others", name, code)
-                return code or 1
+        now = time.monotonic()
+        for item in watched:
+            if item.restart_at is None:
+                code = item.exit_code()
+                if code is not None:
+                    item.restart_at = now + item.backoff.next_delay(now)
+                    log.error("%s exited (code %s); restarting it in %.0f s", item.name, code, item.restart_at - now)
+            elif item.restart_at <= now:
+                try:
+                    item.restart()
+                except Exception:  # noqa: BLE001 - try again after a longer back-off
+                    log.exception("%s did not start", item.name)
+                    item.restart_at = now + item.backoff.next_delay(now)
+                    continue
+                item.restart_at, item.backoff.started = None, time.monotonic()
+                log.info("%s restarted", item.name)
         time.sleep(0.5)
 
 

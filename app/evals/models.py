@@ -105,6 +105,8 @@ class EvalRun(IdMixin, CreatedMixin, Base):
     cursor_trace_id: Mapped[int] = mapped_column(BigInteger, server_default="0")
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What happened to the run beside its figures ("resumed after the worker stopped").
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class EvalResult(IdMixin, Base):

@@ -2,21 +2,39 @@
 
 import time
 
+from sqlalchemy.orm import Session
+
 from app import loop
+from app.core.db import utcnow
 from app.core.jobs import Sessions, job
 from app.evals import repository, service
-from app.evals.models import Evaluator, VersionStatus
+from app.evals.models import GENERATING, Evaluator, RunStatus, VersionStatus
 
 BACKFILL_BATCH = 500
 BACKFILL_TIME_BUDGET_S = 30.0
 
 
-@job("evals.generate")
+WORKER_STOPPED = "resumed after the worker stopped"
+WORKER_LOST = "failed: worker lost"
+
+
+def _generation_lost(session: Session, version_id: int, *, gave_up: bool) -> None:
+    version = repository.get_version(session, version_id)
+    if version is not None and version.status in GENERATING:
+        version.status, version.error = (VersionStatus.FAILED, WORKER_LOST) if gave_up else (version.status,
+                                                                                            WORKER_STOPPED)
+
+
+@job("evals.generate", on_lost=_generation_lost)
 def generate(sessions: Sessions, version_id: int) -> str:
-    """Generate (or score, for a hand-written judge) a pending evaluator version."""
+    """Generate (or score, for a hand-written judge) a pending evaluator version.
+
+    Only this job moves a version out of "running", and its outbox row lets one worker
+    at a time run it: a "running" version seen here is one whose worker died (resumed).
+    """
     with sessions() as session:
         version = repository.get_version(session, version_id)
-        if version is None or version.status != VersionStatus.PENDING:
+        if version is None or version.status not in GENERATING:
             return version.status if version else "missing"
         version.status = VersionStatus.RUNNING
     try:
@@ -38,7 +56,17 @@ def run_online(sessions: Sessions, project_id: int, trace_ids: list[int]) -> int
         return len(found)
 
 
-@job("evals.backfill")
+def _backfill_lost(session: Session, run_id: int, *, gave_up: bool) -> None:
+    run = repository.get_run(session, run_id)
+    if run is None or run.status not in service.RUN_IN_PROGRESS:
+        return
+    if gave_up:
+        run.status, run.note, run.finished_at = RunStatus.FAILED, WORKER_LOST, utcnow()
+    else:
+        run.note = WORKER_STOPPED
+
+
+@job("evals.backfill", on_lost=_backfill_lost)
 def backfill(sessions: Sessions, run_id: int) -> bool:
     """Work through a backfill in committed batches for a while; when more remains, the
     job asks for itself again (a fresh job: others get a turn). True when more remains."""

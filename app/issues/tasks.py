@@ -4,8 +4,11 @@ Each opens its own unit of work and is idempotent: a retried or duplicated job f
 the work done (unique rows, state rules that do not move an issue twice) and does nothing.
 """
 
+from sqlalchemy.orm import Session
+
 from app.core.jobs import Sessions, job
 from app.issues import alerts, flows, repository, suggestions
+from app.issues.models import WebhookDelivery
 
 
 def _project_ids(sessions: Sessions, project_id: int | None, all_ids) -> list[int]:
@@ -41,7 +44,13 @@ def notify(sessions: Sessions, event_id: int) -> int:
         return alerts.notify(session, event_id)
 
 
-@job("issues.deliver_webhook")
+def _delivery_lost(session: Session, delivery_id: int, *, gave_up: bool) -> None:
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if gave_up and delivery is not None and delivery.status == "pending":
+        delivery.status, delivery.last_error = "failed", "worker lost"
+
+
+@job("issues.deliver_webhook", on_lost=_delivery_lost)
 def deliver_webhook(sessions: Sessions, delivery_id: int) -> float | None:
     """One attempt; when it failed and may be retried, the next attempt is asked for in the
     same transaction that records this one (the attempt count and back-off live on the row)."""

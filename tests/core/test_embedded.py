@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import psutil
@@ -93,3 +94,42 @@ def test_cli_reports_errors_without_a_traceback(tmp_path):
     assert missing.returncode != 0
     assert "No project named 'Nope'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def child_named(proc: subprocess.Popen, data_dir, word: str) -> psutil.Process:
+    [found] = [p for p in processes_of(proc, data_dir) if word in " ".join(p.cmdline())
+               and p.pid != proc.pid and (word != "celery" or p.ppid() == proc.pid)]
+    return found
+
+
+def restarted(proc: subprocess.Popen, data_dir, word: str, old_pid: int, timeout: float = 60) -> psutil.Process:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = child_named(proc, data_dir, word)
+            if found.pid != old_pid:
+                return found
+        except (ValueError, psutil.Error):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{word} was not restarted")
+
+
+def test_the_supervisor_restarts_a_child_that_dies_and_reaps_it(tmp_path):
+    data_dir = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                            env=embedded_env(data_dir))
+    try:
+        wait_until_healthy(base, proc, timeout=90)
+        for word in ("uvicorn", "redis-server", str((data_dir / "postgres").resolve())):
+            victim = child_named(proc, data_dir, word)
+            victim.kill()  # kill -9
+            restarted(proc, data_dir, word, victim.pid)
+            assert not psutil.pid_exists(victim.pid) or victim.status() != psutil.STATUS_ZOMBIE
+            wait_until_healthy(base, proc, timeout=60)  # web, database and Redis answer again
+        assert proc.poll() is None  # the stack kept running throughout
+        assert run_ping_task(data_dir) == "hello"  # and the worker consumes from the new Redis
+    finally:
+        stop(proc, processes_of(proc, data_dir))

@@ -39,14 +39,11 @@ def viewer(make_client, factory):
 
 
 @pytest.fixture
-def sent_jobs(monkeypatch):
-    """The evals jobs handed to Celery (after commit), recorded instead of sent."""
-    from worker.celery_app import celery_app
+def sent_jobs(db):
+    """The evals jobs the requests wrote to the outbox (in their transactions), as (name, args)."""
+    from app.core import outbox
 
-    sent = []
-    monkeypatch.setattr(celery_app, "send_task", 
-                        lambda name, args=(), **_: name.startswith("evals.") and sent.append((name, list(args))))
-    return sent
+    return lambda: outbox.unfinished(db, "evals.")
 
 
 def version_named(db, name: str) -> EvaluatorVersion:
@@ -162,7 +159,7 @@ def test_generating_creates_a_pending_version_and_sends_the_job_after_commit(db,
         select(Evaluator.id).where(Evaluator.issue_id == issue.id))))
     assert (version.status, version.number) == ("pending", 1)
     assert response.headers["HX-Redirect"] == f"/projects/{project.id}/evaluators/{version.evaluator_id}"
-    assert sent_jobs == [("evals.generate", [version.id])]
+    assert sent_jobs() == [("evals.generate", [version.id])]
     page = admin.get(response.headers["HX-Redirect"]).text
     assert 'hx-trigger="every 2s"' in page and "queued…" in page
 
@@ -172,7 +169,7 @@ def test_too_few_examples_are_refused_in_place(db, factory, admin, sent_jobs):
     response = admin.form(f"/projects/{project.id}/evaluators/generate", {"issue_id": issue.id})
     assert response.status_code == 422
     assert 'class="generate-form"' in response.text and "Needs 3 more failed examples" in response.text
-    assert db.scalar(select(func.count()).select_from(EvaluatorVersion)) == 0 and sent_jobs == []
+    assert db.scalar(select(func.count()).select_from(EvaluatorVersion)) == 0 and sent_jobs() == []
 
 
 # ---------------------------------------------------------------------------
@@ -246,7 +243,7 @@ def test_regenerate_makes_a_new_pending_version(db, factory, admin, sent_jobs):
     response = admin.form(f"/projects/{project.id}/evaluators/{row.id}/regenerate")
     assert response.status_code == 200, response.text
     newest = repository.versions_of(db, row.id)[0]
-    assert (newest.number, newest.status) == (2, "pending") and sent_jobs == [("evals.generate", [newest.id])]
+    assert (newest.number, newest.status) == (2, "pending") and sent_jobs() == [("evals.generate", [newest.id])]
     assert "every 2s" in response.text and "disabled" in response.text  # polls; no second click meanwhile
 
     refused = admin.form(f"/projects/{project.id}/evaluators/{manual.id}/regenerate")
@@ -416,7 +413,7 @@ def test_a_judge_prompt_is_saved_at_once_and_scored_by_the_worker(db, project, a
     assert response.status_code == 204, response.text
     version = version_named(db, "Rude judge")
     assert version.spec["prompt"] == "Is the <reply> rude?" and version.spec["model"] == "stub"
-    assert version.status == "pending" and sent_jobs == [("evals.generate", [version.id])]
+    assert version.status == "pending" and sent_jobs() == [("evals.generate", [version.id])]
     page = admin.get(response.headers["HX-Redirect"]).text
     assert "Is the &lt;reply&gt; rude?" in page and 'hx-trigger="every 2s"' in page
 
@@ -475,7 +472,7 @@ def test_a_backfill_starts_a_run_over_the_chosen_traces(db, factory, project, ad
     assert response.status_code == 200, response.text
     run = db.scalar(select(EvalRun).order_by(EvalRun.id.desc()))
     assert run.evaluator_version_ids == [version.id] and run.total == 3 and "start_from" in run.filter
-    assert sent_jobs == [("evals.backfill", [run.id])]
+    assert sent_jobs() == [("evals.backfill", [run.id])]
     assert "Started." in response.text and 'id="runs" class="runs" hx-swap-oob="true"' in response.text
     assert f'hx-get="{url}/runs" hx-trigger="every 2s"' in response.text and "0 / 3 traces" in response.text
 
@@ -517,7 +514,7 @@ def test_backfills_start_read_and_cancel_over_the_api(db, factory, project, admi
     assert started.status_code == 202, started.text
     run = started.json()
     assert (run["status"], run["total"], run["evaluator_version_ids"]) == ("queued", 2, [version.id])
-    assert sent_jobs == [("evals.backfill", [run["id"]])]
+    assert sent_jobs() == [("evals.backfill", [run["id"]])]
     one = f"/api/v1/eval-runs/{run['id']}"
     cancelled = admin.post(f"{one}/cancel?project_id={project.id}", headers=csrf)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -533,7 +530,7 @@ def test_a_bad_backfill_range_is_refused_in_place(db, project, admin, sent_jobs)
                           {"preset": "custom", "start_from": "yesterday"})
     assert response.status_code == 422 and 'id="backfill-form"' in response.text
     assert "From (UTC) (start_from) must be a date and time like 2026-01-31T14:00" in response.text
-    assert db.scalar(select(func.count()).select_from(EvalRun)) == 0 and sent_jobs == []
+    assert db.scalar(select(func.count()).select_from(EvalRun)) == 0 and sent_jobs() == []
 
 
 # ---------------------------------------------------------------------------
