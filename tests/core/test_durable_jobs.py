@@ -173,7 +173,7 @@ def test_a_backfill_whose_worker_is_killed_is_resumed_by_another(live, stack):
     worker()
     wait_for(lambda: live.sql("SELECT status FROM eval_run WHERE id = %s", (run_id,)) == [("done",)], 120,
              "the backfill was not resumed")
-    [(done, total, note)] = live.sql("SELECT done, total, error FROM eval_run WHERE id = %s", (run_id,))
+    [(done, total, note)] = live.sql("SELECT done, total, note FROM eval_run WHERE id = %s", (run_id,))
     assert (done, total, note) == (count, count, "resumed after the worker stopped")
     verdicts = live.sql("""SELECT verdict, count(*) FROM eval_result WHERE evaluator_version_id = %s
                            GROUP BY verdict ORDER BY verdict""", (seeded["version"],))
