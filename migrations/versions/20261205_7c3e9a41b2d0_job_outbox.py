@@ -2,7 +2,7 @@
 eval_run.note says when a run was resumed after its worker stopped, or failed with it.
 
 Revision ID: 7c3e9a41b2d0
-Revises: c3e8a1d5f7b2
+Revises: 3f8a1c6d2e57
 Create Date: 2026-12-05 18:10:00+00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 revision = '7c3e9a41b2d0'
-down_revision = 'c3e8a1d5f7b2'
+down_revision = '3f8a1c6d2e57'
 branch_labels = None
 depends_on = None
 
