@@ -188,7 +188,7 @@ def create_api_key(project_id: int, request: Request, session: SessionDep, ctx: 
     _, plain = service.create_api_key(session, ctx.project, name=name, actor=ctx.actor,
                                       created_by_id=ctx.user.id if ctx.user else None)
     return render(request, "accounts/_new_key.html",
-                  {"project": ctx.project, "plain": plain,
+                  {"project": ctx.project, "plain": plain, "base_url": str(request.base_url).rstrip("/"),
                    "keys": repository.api_keys_of(session, ctx.project.id)})
 
 

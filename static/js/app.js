@@ -30,5 +30,30 @@
     if (event.target.matches("[data-dismiss-flash]")) {
       event.target.closest(".flash").remove();
     }
+    const copier = event.target.closest("[data-copy]");
+    if (copier) copyText(copier);
   });
+
+  // "Copy" beside a key or a snippet. The Clipboard API needs a secure context (HTTPS or
+  // localhost); elsewhere the text is selected and copied the old way.
+  function copyText(button) {
+    const source = document.querySelector(button.getAttribute("data-copy"));
+    if (!source) return;
+    const text = source.textContent;
+    const done = () => { button.textContent = "Copied"; };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => selectAndCopy(source, done));
+    } else {
+      selectAndCopy(source, done);
+    }
+  }
+
+  function selectAndCopy(source, done) {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    if (document.execCommand("copy")) done();
+  }
 })();

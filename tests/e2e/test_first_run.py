@@ -39,6 +39,14 @@ def test_setup_login_project_and_api_key_shown_once(page, live):
     key = page.get_by_test_id("new-api-key").inner_text()
     assert key.startswith("sx_")
     expect(page.locator("#api-keys")).to_contain_text(key[:10])
+    # Beside the key: a copy button and the first trace's snippets, with this key and this server.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.get_by_role("button", name="Copy key").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == key
+    expect(page.locator("#snippet-otlp")).to_contain_text(f"OTEL_EXPORTER_OTLP_ENDPOINT={live.url}")
+    expect(page.locator("#snippet-otlp")).to_contain_text(f"Bearer%20{key}")
+    expect(page.locator("#snippet-rest")).to_contain_text(f"{live.url}/api/v1/traces")
 
     page.reload()
     expect(page.locator("#api-keys")).to_contain_text(key[:10])
