@@ -180,8 +180,15 @@ def _llm_from_settings():
 @click.option("--issue-title", default="", help="The failure mode's name (helps the LLM judge).")
 @click.option("--issue-description", default="", help="The failure mode's definition.")
 @click.option("--seed", default=0, show_default=True, type=int)
-def evals_fit(examples_path: str, out_path: str, issue_title: str, issue_description: str, seed: int) -> None:
-    """Generate an evaluator; print its held-out MCC with CI and the chosen spec."""
+@click.option("--allow-weak", is_flag=True,
+              help="Write the evaluator even when it is no better than chance (exit 0 instead of 3).")
+def evals_fit(examples_path: str, out_path: str, issue_title: str, issue_description: str, seed: int,
+              allow_weak: bool) -> None:
+    """Generate an evaluator; print its MCC with its 95% interval and the chosen spec.
+
+    Exit 3 (and nothing written) when it is no better than chance: its MCC is undefined or its
+    interval reaches 0. --allow-weak writes it anyway.
+    """
     import json
 
     from app.core.settings import eval_settings
@@ -192,12 +199,18 @@ def evals_fit(examples_path: str, out_path: str, issue_title: str, issue_descrip
     budget = Budget(llm_max_calls=settings.llm_max_calls, llm_max_tokens=settings.llm_max_tokens)
     try:
         summary = fit_file(examples_path, out_path, issue_title=issue_title, issue_description=issue_description,
-                           seed=seed, llm=_llm_from_settings(), budget=budget)
+                           seed=seed, llm=_llm_from_settings(), budget=budget, allow_weak=allow_weak)
     except InputError as error:
         fail(str(error))
-    if summary["status"] != "ok":
+    if summary["status"] == "insufficient_data":
         fail(summary["message"])
     click.echo(json.dumps(summary, indent=1, ensure_ascii=False))
+    if summary["no_better_than_chance"]:
+        written = f"written to {out_path} (--allow-weak)" if allow_weak else "not written (--allow-weak writes it)"
+        click.echo(f"warning: this evaluator is no better than chance: {summary['no_better_than_chance']}; "
+                   f"{written}", err=True)
+        if not allow_weak:
+            raise SystemExit(3)
 
 
 @evals.command("apply")

@@ -98,8 +98,9 @@ class EvalSettings(BaseSettings):
 
     def fit_for_gating(self, mcc_ci_low: float | None) -> bool:
         """The one rule: only an evaluator whose MCC is surely above the bar (its CI's lower
-        bound) may gate a release. Evaluators and issue figures both ask here."""
-        return mcc_ci_low is not None and mcc_ci_low >= self.gate_min_mcc
+        bound) may gate a release. Evaluators and issue figures both ask here. Never one no
+        better than chance (its interval reaches 0, see evals.generation.chance), whatever the bar."""
+        return mcc_ci_low is not None and mcc_ci_low > 0 and mcc_ci_low >= self.gate_min_mcc
 
     @property
     def llm_configured(self) -> bool:

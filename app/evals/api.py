@@ -18,9 +18,16 @@ router = APIRouter(tags=["evaluators"])
 def _read(session, evaluator, with_versions: bool = False) -> EvaluatorRead:
     versions = repository.versions_of(session, evaluator.id)
     active = next((v for v in versions if v.id == evaluator.active_version_id), None)
+    weak = service.no_better_than_chance(active or next((v for v in versions if v.status == "ready"), None))
     return EvaluatorRead.model_validate(evaluator).model_copy(update={
-        "fit_for_gating": service.fit_for_gating(active),
-        "versions": [VersionRead.model_validate(v) for v in versions] if with_versions else []})
+        "fit_for_gating": service.fit_for_gating(active), "no_better_than_chance": bool(weak), "chance_reason": weak,
+        "versions": [version_read(v) for v in versions] if with_versions else []})
+
+
+def version_read(version) -> VersionRead:
+    weak = service.no_better_than_chance(version)
+    return VersionRead.model_validate(version).model_copy(update={"no_better_than_chance": bool(weak),
+                                                                   "chance_reason": weak})
 
 
 @router.get("/evaluators", response_model=list[EvaluatorRead])
@@ -57,12 +64,15 @@ def update_evaluator(body: EvaluatorUpdate, ctx: ProjectAdmin, evaluator: Evalua
 @router.post("/evaluators/{evaluator_id}/versions", response_model=VersionRead, status_code=status.HTTP_201_CREATED,
              summary="A new version of a hand-written evaluator, scored on the labels (activate it to run it)")
 def add_manual_version(body: ManualVersionCreate, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
-    return flows.add_manual_version(session, evaluator, body.spec, actor_id=ctx.user.id if ctx.user else None)
+    return version_read(flows.add_manual_version(session, evaluator, body.spec,
+                                                 actor_id=ctx.user.id if ctx.user else None))
 
 
 @router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)
-def activate(version_id: int, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
-    service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
+def activate(version_id: int, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep,
+             allow_weak: bool = False):
+    """409 for a version no better than chance, unless allow_weak=true."""
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id), allow_weak=allow_weak)
     return _read(session, evaluator, True)
 
 

@@ -41,6 +41,8 @@ class VersionRead(BaseModel):
     holdout_size: int | None
     created_at: datetime
     finished_at: datetime | None
+    no_better_than_chance: bool = False
+    chance_reason: str | None = Field(default=None, description="Why it is no better than chance, in words")
 
 
 class EvaluatorRead(BaseModel):
@@ -55,6 +57,9 @@ class EvaluatorRead(BaseModel):
     sampling_rate: float
     drift: dict | None
     fit_for_gating: bool = False
+    no_better_than_chance: bool = Field(default=False, description="The version shown (active, else latest) is no "
+                                        "better than chance: retire or refine it")
+    chance_reason: str | None = None
     versions: list[VersionRead] = Field(default_factory=list)
 
 

@@ -229,9 +229,16 @@ def _score_manual_version(session: Session, evaluator: Evaluator, version: Evalu
     return version
 
 
-def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion) -> None:
+def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion, *, allow_weak: bool = False) -> None:
+    """Run this version on new traffic. One no better than chance is refused unless `allow_weak`:
+    it would flag traces at random and count them as occurrences of the issue."""
     if version.status != VersionStatus.READY or not version.spec:
         raise Unprocessable("Only a ready version can be activated.")
+    weak = no_better_than_chance(version)
+    if weak and not allow_weak:
+        raise Conflict(f"v{version.number} is no better than chance: {weak}. Retire it or refine it (more labels, "
+                       "then regenerate); to run it anyway, activate it with allow_weak.",
+                       details={"reason": weak, "allow_weak": True})
     evaluator.active_version_id, evaluator.active = version.id, True
     evaluator.drift = None
     session.flush()
@@ -247,6 +254,15 @@ def set_sampling_rate(session: Session, evaluator: Evaluator, rate: float) -> No
         raise Unprocessable("The sampling rate must be above 0% and at most 100%.", details={"field": "sampling_rate"})
     evaluator.sampling_rate = rate
     session.flush()
+
+
+def no_better_than_chance(version: EvaluatorVersion | None) -> str | None:
+    """Why a scored version is no better than chance (see generation.chance_reason); None when it
+    is better, or has no figures yet."""
+    if version is None or version.status != VersionStatus.READY or not version.metrics:
+        return None
+    return generation.chance_reason({"mcc": version.mcc, "mcc_ci": [version.mcc_ci_low, version.mcc_ci_high],
+                                     "mcc_undefined_reason": version.metrics.get("mcc_undefined_reason")})
 
 
 def fit_for_gating(version: EvaluatorVersion | None) -> bool:

@@ -1,10 +1,11 @@
 """HTML routes of the evals domain: the evaluator list, an evaluator's page, hand-written
 evaluators, backfills, and the verdicts shown on a trace.
 
-Figures shown are the honest ones the backend stores: MCC on held-out labels (or on
-every label for a hand-written evaluator) with its 95% CI and n, "undefined" with the
-reason when MCC has no value, and "not fit for gating" whenever the CI's lower bound is
-below the bar. Explanations and specs derive from trace text, which is hostile input:
+Figures shown are the honest ones the backend stores: MCC measured on labels the version
+was not fitted on (cross-validated, or held out; every label for a hand-written evaluator)
+with its 95% interval and n, "undefined" with the reason when MCC has no value, "no better
+than chance" (retire or refine) when the interval reaches 0, and "not fit for gating"
+whenever the interval's lower bound is below the bar. Explanations and specs derive from trace text, which is hostile input:
 templates keep everything escaped. Each page reads a fixed number of queries, however
 many evaluators or issues the project has.
 """
@@ -113,6 +114,10 @@ class EvaluatorRow:
     def fit_for_gating(self) -> bool:
         return service.fit_for_gating(self.active_version)
 
+    @property
+    def chance_reason(self) -> str | None:
+        return service.no_better_than_chance(self.shown_version)
+
 
 @dataclass
 class IssueRow:
@@ -131,6 +136,7 @@ def list_context(session: Session, ctx: ProjectContext) -> dict:
     issues = {i.id: i for i in issues_repository.open_issues(session, project_id)}
     rows = [EvaluatorRow(e, issues.get(e.issue_id), versions[e.id], rates.get(e.active_version_id))
             for e in evaluators]
+    rows.sort(key=lambda row: row.chance_reason is None)  # "retire or refine" first: they need a decision
     uncovered = issues_without_evaluator(session, ctx, issues, evaluators)
     return {"project": ctx.project, "rows": rows, "issue_rows": uncovered,
             "polling": any(r.generating for r in rows), "is_admin": is_admin(ctx),
@@ -289,6 +295,7 @@ def detail_context(session: Session, ctx: ProjectContext, evaluator: Evaluator) 
     return {"project": ctx.project, "evaluator": evaluator, "issue": issue, "versions": versions,
             "active_version": active, "fit_for_gating": service.fit_for_gating(active),
             "fit_by_version": {v.id: service.fit_for_gating(v) for v in versions},
+            "chance_by_version": {v.id: service.no_better_than_chance(v) for v in versions},
             "rate": service.estimated_failure_rate(session, active) if active else None,
             "generating": any(v.status in GENERATING for v in versions), "is_admin": is_admin(ctx),
             "gate_min_mcc": eval_settings().gate_min_mcc, "nav": "evaluators",
@@ -330,8 +337,9 @@ def versions_part(project_id: int, request: Request, session: SessionDep,
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate")
 def activate(project_id: int, version_id: int, request: Request, session: SessionDep,
-             ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
-    service.activate(session, evaluator, service.get_version(session, evaluator, version_id))
+             ctx: ProjectAdmin, evaluator: EvaluatorDep, allow_weak: Annotated[str, Form()] = "") -> HTMLResponse:
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id),
+                     allow_weak=allow_weak == "1")
     return render_parts(request, session, ctx, evaluator)
 
 

@@ -52,3 +52,21 @@ def test_bad_input_is_reported_without_a_traceback(tmp_path, repo_root):
     result = sextant("fit", "--examples", str(few), "--out", str(tmp_path / "y.json"), cwd=repo_root)
     assert result.returncode != 0 and "needs" in result.stderr
     assert not (tmp_path / "y.json").exists()
+
+
+def test_fit_exits_3_for_an_evaluator_no_better_than_chance_unless_allowed(tmp_path, repo_root):
+    from tests.evals.synthetic import random_labels
+
+    examples = tmp_path / "random.jsonl"
+    write_jsonl(examples, random_labels(synthetic_traces(80, seed=5), seed=5))
+    evaluator = tmp_path / "weak.json"
+    refused = sextant("fit", "--examples", str(examples), "--out", str(evaluator), cwd=repo_root)
+    assert refused.returncode == 3, refused.stderr
+    summary = json.loads(refused.stdout)
+    assert summary["status"] == "no_better_than_chance" and summary["evaluator"] is None
+    assert "includes 0" in summary["no_better_than_chance"] or "undefined" in summary["no_better_than_chance"]
+    assert "no better than chance" in refused.stderr and "--allow-weak" in refused.stderr
+    assert not evaluator.exists()
+    allowed = sextant("fit", "--examples", str(examples), "--out", str(evaluator), "--allow-weak", cwd=repo_root)
+    assert allowed.returncode == 0, allowed.stderr
+    assert json.loads(evaluator.read_text())["metrics"]["mcc_ci"] == summary["mcc_ci"]

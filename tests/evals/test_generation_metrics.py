@@ -148,6 +148,8 @@ def test_chance_reason():
     assert chance_reason({"mcc": 0.2, "mcc_ci": [0.0, 0.4]}) == "its 95% interval (0.00 to 0.40) includes 0"
     assert chance_reason({"mcc": -0.29, "mcc_ci": [-0.47, -0.17]}) == "its 95% interval (-0.47 to -0.17) includes 0"
     assert chance_reason({"mcc": 0.3, "mcc_ci": [None, None]}) == "its MCC has no interval"
+    assert chance_reason({"mcc": None, "mcc_ci": [-0.2, 0.2], "mcc_undefined_reason": "no predicted passes"}) == \
+        "its MCC is undefined (no predicted passes)"
 
 
 def test_binary_metrics_fields():

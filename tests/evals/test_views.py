@@ -577,3 +577,66 @@ def test_hostile_text_stays_escaped(db, factory, project, admin):
         assert "<script>alert" not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert pages[1].count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 6  # name, issue, 2 clauses, note, result
+
+
+# ---------------------------------------------------------------------------
+# No better than chance
+
+
+def test_evaluators_no_better_than_chance_are_flagged_first_and_never_gate(db, project, admin, monkeypatch):
+    issue = issue_of(db, project)
+    good, _ = evaluator(db, project, issue, name="Good one")
+    below, _ = evaluator(db, project, issue, name="Below zero", mcc=-0.29, mcc_ci_low=-0.47, mcc_ci_high=-0.17)
+    straddles, straddling = evaluator(db, project, issue, name="Straddles", active=False,
+                                      mcc=0.12, mcc_ci_low=-0.05, mcc_ci_high=0.3)
+    constant, _ = evaluator(db, project, issue, name="Constant", mcc=None, mcc_ci_low=-0.2, mcc_ci_high=0.2,
+                            metrics={"n": 20, "mcc_undefined_reason": "no predicted failures"})
+    page = admin.get(f"/projects/{project.id}/evaluators").text
+    order = [int(i) for i in re.findall(r'<tr data-evaluator="(\d+)"', page)]
+    assert order.index(good.id) == 3 and set(order[:3]) == {below.id, straddles.id, constant.id}
+    assert "no better than chance — retire or refine" not in text_of(row_html(page, "data-evaluator", good.id))
+    assert "its 95% interval (-0.47 to -0.17) includes 0" in text_of(row_html(page, "data-evaluator", below.id))
+    assert "its 95% interval (-0.05 to 0.30) includes 0" in text_of(row_html(page, "data-evaluator", straddles.id))
+    assert "its MCC is undefined (no predicted failures)" in text_of(row_html(page, "data-evaluator", constant.id))
+    # Whatever the bar, one no better than chance never gates.
+    monkeypatch.setenv("SEXTANT_GATE_MIN_MCC", "-1")
+    eval_settings.cache_clear()
+    try:
+        assert service.fit_for_gating(db.get(EvaluatorVersion, good.active_version_id))
+        assert not service.fit_for_gating(db.get(EvaluatorVersion, below.active_version_id))
+        assert not service.fit_for_gating(straddling)
+    finally:
+        monkeypatch.delenv("SEXTANT_GATE_MIN_MCC")
+        eval_settings.cache_clear()
+
+
+def test_a_version_no_better_than_chance_is_activated_only_on_insistence(db, project, admin):
+    issue = issue_of(db, project)
+    row, weak = evaluator(db, project, issue, active=False, mcc=0.12, mcc_ci_low=-0.05, mcc_ci_high=0.3)
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    page = text_of(admin.get(url).text)
+    assert "No better than chance: its 95% interval (-0.05 to 0.30) includes 0" in page
+    assert "Activate v1 anyway" in page
+    refused = admin.form(f"{url}/versions/{weak.id}/activate")
+    assert refused.status_code == 409 and "v1 is no better than chance" in refused.text
+    assert row.active_version_id is None
+    accepted = admin.form(f"{url}/versions/{weak.id}/activate", {"allow_weak": "1"})
+    assert accepted.status_code == 200, accepted.text
+    assert row.active_version_id == weak.id
+    assert "The active version is no better than chance" in text_of(accepted.text)
+
+
+def test_the_api_says_no_better_than_chance_and_refuses_to_activate_without_allow_weak(db, project, key, client,
+                                                                                         admin):
+    issue = issue_of(db, project)
+    row, weak = evaluator(db, project, issue, active=False, mcc=-0.29, mcc_ci_low=-0.47, mcc_ci_high=-0.17)
+    read = client.get(f"/api/v1/evaluators/{row.id}", headers=key).json()
+    assert read["no_better_than_chance"] is True and read["fit_for_gating"] is False
+    assert read["chance_reason"] == "its 95% interval (-0.47 to -0.17) includes 0"
+    assert read["versions"][0]["no_better_than_chance"] is True
+    activate = f"/api/v1/evaluators/{row.id}/versions/{weak.id}/activate?project_id={project.id}"
+    csrf = {CSRF_HEADER: admin.csrf_token()}
+    refused = admin.post(activate, headers=csrf)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"] == {"reason": read["chance_reason"], "allow_weak": True}
+    assert admin.post(f"{activate}&allow_weak=true", headers=csrf).json()["active_version_id"] == weak.id

@@ -54,7 +54,7 @@ _EXPORTS = {
     "MIN_PER_LABEL": "pipeline", "generate": "pipeline", "score_spec": "pipeline",
     "LLMClient": "llm", "LLMConfig": "llm", "LLMError": "llm", "MemoryCache": "llm",
     "Confusion": "metrics", "binary_metrics": "metrics", "mcc_interval": "metrics", "mcc": "metrics",
-    "chance_reason": "metrics",
+    "chance_reason": "chance",
     "rogan_gladen": "metrics",
     "Evaluator": "spec", "SpecError": "spec", "Verdict": "spec", "compile_spec": "spec",
     "describe_spec": "spec", "envelope": "spec", "calls_llm": "spec",

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
+from .chance import chance_reason
 from .examples import Example
 from .pipeline import Budget, InsufficientData, generate
 from .spec import compile_spec, describe_spec
@@ -45,11 +46,13 @@ def _batches(path: str | Path, batch_size: int = APPLY_BATCH) -> Iterator[list[E
         yield batch
 
 
-def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **options: Any) -> dict[str, Any]:
+def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, *, allow_weak: bool = False,
+             **options: Any) -> dict[str, Any]:
     """Generate an evaluator from a labelled JSONL file and write it; returns a printable summary.
 
     Options are those of `generate` (issue_title, issue_description, seed, llm, budget).
-    Nothing is written when there is too little data.
+    Nothing is written when there is too little data, nor, unless `allow_weak`, when the
+    evaluator is no better than chance (status "no_better_than_chance", with the reason).
     """
     examples = read_examples(examples_jsonl_path)
     if isinstance(options.get("budget"), dict):
@@ -58,6 +61,7 @@ def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **optio
     if isinstance(result, InsufficientData):
         return {"status": "insufficient_data", "message": result.message, **result.to_dict()}
     m = result.metrics
+    weak = chance_reason(m)
     document = {
         **result.spec,
         "metrics": {"mcc": m["mcc"], "mcc_ci": m["mcc_ci"], "tpr": m["tpr"], "tnr": m["tnr"], "n": m["n"],
@@ -71,11 +75,14 @@ def fit_file(examples_jsonl_path: str | Path, out_json_path: str | Path, **optio
             "seed": result.seed,
         },
     }
-    Path(out_json_path).write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
+    written = allow_weak or not weak
+    if written:
+        Path(out_json_path).write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
     return {
-        "status": "ok",
+        "status": "no_better_than_chance" if weak else "ok",
+        "no_better_than_chance": weak,
         "text": _summary_line(result),
-        "evaluator": str(out_json_path),
+        "evaluator": str(out_json_path) if written else None,
         "family": result.spec["family"],
         "chosen": result.cv.get("chosen"),
         "mcc": m["mcc"],

@@ -225,24 +225,6 @@ def binary_metrics(
     }
 
 
-def chance_reason(metrics: Mapping[str, Any]) -> str | None:
-    """Why an evaluator is no better than chance, in words; None when it is better.
-
-    No better than chance: its MCC is undefined (with both labels present that means it
-    predicts one class only), or its 95% interval reaches 0. Such an evaluator may not
-    gate a release and is not activated by default.
-    """
-    if metrics.get("mcc") is None:
-        why = metrics.get("mcc_undefined_reason")
-        return f"its MCC is undefined ({why})" if why else "its MCC is undefined"
-    low, high = (metrics.get("mcc_ci") or [None, None])[:2]
-    if low is None:
-        return "its MCC has no interval"
-    if low <= 0:
-        return f"its 95% interval ({low:.2f} to {high:.2f}) includes 0"
-    return None
-
-
 def _count(x: float) -> int | float:
     """Whole counts as ints; averages over CV repeats to two decimals."""
     return int(round(x)) if abs(x - round(x)) < 1e-9 else round(float(x), 2)

@@ -181,10 +181,10 @@ def _result(choice, metrics, outcome, labelled, n_train, n_holdout, seed, starte
 
 
 CV_NOTE = ("the figure is the repeated grouped cross-validation estimate of the whole search-and-select "
-           "procedure on all labelled examples (each fold's pick made without that fold); "
+           "procedure on all labelled examples (for each fold, the search run again with that fold's labels hidden); "
            "the evaluator was then refitted on all of them")
 HONESTY_NOTE = (
-    "cv.mcc estimates the search-and-select procedure (each fold's pick made without that fold); "
+    "cv.mcc estimates the search-and-select procedure (for each fold, searched again without that fold's labels); "
     "cv.search_mcc, the winner's own CV figure, is the best of many and leans optimistic"
 )
 

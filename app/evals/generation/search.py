@@ -161,9 +161,18 @@ def mutations(recipe: Recipe) -> list[Recipe]:
 class CrossValidator:
     """Fold predictions of recipes, computed once and reused by every candidate that contains them."""
 
-    def __init__(self, ws: Workspace, folds: list[Fold], n_repeats: int, seed: int):
+    def __init__(self, ws: Workspace, folds: list[Fold], n_repeats: int, seed: int,
+                 cache: dict | None = None, hidden: np.ndarray | None = None):
         self.ws, self.folds, self.n_repeats, self.seed = ws, folds, n_repeats, seed
-        self._cache: dict[Recipe, tuple[np.ndarray, float, float]] = {}
+        self._cache: dict[Recipe, tuple[np.ndarray, float, float]] = {} if cache is None else cache
+        self.hidden = np.zeros(len(ws), dtype=bool) if hidden is None else hidden
+
+    def without(self, rows: np.ndarray) -> "CrossValidator":
+        """The same fold fits (shared cache), scored without the labels of `rows`: a search run
+        on it makes every choice as if those rows were unlabelled."""
+        hidden = np.zeros(len(self.ws), dtype=bool)
+        hidden[rows] = True
+        return CrossValidator(self.ws, self.folds, self.n_repeats, self.seed, self._cache, hidden)
 
     def run(self, recipe: Recipe) -> tuple[np.ndarray, float, float]:
         if recipe not in self._cache:
@@ -190,10 +199,10 @@ class CrossValidator:
         return covered
 
     def pooled_mcc(self, predictions: np.ndarray) -> tuple[float | None, str | None]:
-        """MCC of out-of-fold predictions (repeats x examples), pooled over repeats."""
-        covered = self.covered
-        actual = np.broadcast_to(self.ws.actual_fail, covered.shape)
-        return mcc(Confusion.of(actual[covered], predictions[covered]))
+        """MCC of out-of-fold predictions (repeats x examples), pooled over repeats; hidden rows left out."""
+        scored = self.covered & ~self.hidden
+        actual = np.broadcast_to(self.ws.actual_fail, scored.shape)
+        return mcc(Confusion.of(actual[scored], predictions[scored]))
 
     def fail_share(self, predictions: np.ndarray) -> np.ndarray:
         """Per example, the share of the repeats testing it that predicted fail (NaN if none did)."""
@@ -266,8 +275,26 @@ def select(candidates: list[Candidate]) -> Candidate:
 
 
 def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int) -> SearchOutcome:
+    """Evolve candidates on every label and pick one; then estimate what that whole procedure
+    delivers by running it again once per fold with that fold's labels hidden (nested, without
+    refitting: fold fits are shared) and pooling each run's pick's predictions on its hidden fold."""
     started = time.monotonic()
     cv = CrossValidator(ws, folds, settings.n_repeats, seed)
+    candidates, notes = evolve(cv, settings, seed, started)
+    best = pick(candidates, ws)
+    if best is not select(candidates):
+        notes.append(f"kept {best.name}, a classifier with default settings: its CV MCC {best.fitness:.3f} is within "
+                     f"{selection_margin(ws):.3f} of the best candidate's, less than the luck of picking among many")
+    chosen = np.zeros((settings.n_repeats, len(ws)), dtype=bool)
+    for fold in folds:
+        shadow, _ = evolve(cv.without(fold.test), settings, seed, started)
+        chosen[fold.repeat, fold.test] = pick(shadow, ws).predictions[fold.repeat, fold.test]
+    return SearchOutcome(best, candidates, pareto_front(candidates), notes, cv.pooled_mcc(chosen),
+                         cv.fail_share(chosen), settings.n_splits, settings.n_repeats)
+
+
+def evolve(cv: CrossValidator, settings: SearchSettings, seed: int, started: float) -> tuple[list[Candidate], list[str]]:
+    """Candidates of the evolutionary search, best first, every choice made on `cv`'s visible labels."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple, Candidate] = {}
 
@@ -275,7 +302,7 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
         if candidate is not None and candidate.key not in seen:
             seen[candidate.key] = candidate
 
-    for recipe in base_recipes(ws, settings):
+    for recipe in base_recipes(cv.ws, settings):
         add(cv.candidate(recipe, 0))
     notes = []
     for generation in range(1, settings.generations + 1):
@@ -304,39 +331,29 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
         fresh.sort(key=lambda c: (-c.sort_value(), c.complexity, c.name))
         for child in fresh[: settings.children_per_generation]:
             add(child)
-    candidates = sorted(seen.values(), key=lambda c: (-c.sort_value(), c.complexity, c.name))
-    best, chosen = select(candidates), selection_aware_predictions(candidates, cv)
-    selection = cv.pooled_mcc(chosen)
-    plain = plain_classifier_instead(best, candidates, selection[0])
-    if plain is not None:
-        notes.append(f"kept {plain.name}, a classifier with default settings: its CV MCC {plain.fitness:.3f} "
-                     f"is not below the search-and-select procedure's {selection[0]:.3f}")
-        best, chosen, selection = plain, plain.predictions, (plain.fitness, plain.fitness_reason)
-    return SearchOutcome(best, candidates, pareto_front(candidates), notes, selection, cv.fail_share(chosen),
-                         settings.n_splits, settings.n_repeats)
+    return sorted(seen.values(), key=lambda c: (-c.sort_value(), c.complexity, c.name)), notes
 
 
 PLAIN_CLASSIFIER = {"C": 1.0, "with_structure": False, "threshold": "balanced"}
 
 
-def plain_classifier_instead(best: Candidate, candidates: list[Candidate],
-                             selection_mcc: float | None) -> Candidate | None:
-    """The best classifier with default settings (one per view, fixed before the search), when the
-    search as a whole does no better than it.
+def selection_margin(ws: Workspace) -> float:
+    """How far a candidate must beat the plain classifier to be preferred: half the standard error
+    of an MCC over this many groups (1/sqrt(groups)). On little data the best of many candidates
+    is often a lucky one; a plain classifier, fixed before the search, carries little of that luck."""
+    return 0.5 / np.sqrt(max(len(set(ws.groups)), 1))
 
-    On little data the winner of many candidates is often a lucky one: its own CV figure is
-    the maximum of noisy estimates. The search-and-select procedure's estimate (each fold's
-    pick made without that fold) says what searching is worth; a plain classifier chosen
-    among three views carries little of that optimism. When searching does not beat it,
-    the plain classifier is the safer bet on new data.
-    """
+
+def pick(candidates: list[Candidate], ws: Workspace) -> Candidate:
+    """`select`'s choice, unless the best plain classifier (default settings, one per view) is
+    within `selection_margin` of it: then the plain classifier."""
+    best = select(candidates)
     plain = [c for c in candidates if c.op is None and c.recipes[0].family == "classifier"
-             and all(c.recipes[0].kwargs.get(k) == v for k, v in PLAIN_CLASSIFIER.items())
-             and c.fitness is not None]
-    if not plain or selection_mcc is None:
-        return None
+             and all(c.recipes[0].kwargs.get(k) == v for k, v in PLAIN_CLASSIFIER.items()) and c.fitness is not None]
+    if not plain:
+        return best
     top = max(plain, key=lambda c: (c.sort_value(), -c.complexity))
-    return top if top is not best and top.sort_value() >= selection_mcc else None
+    return top if top.sort_value() >= best.sort_value() - selection_margin(ws) else best
 
 
 def fit_candidate(candidate_recipes: tuple[Recipe, ...], op: str | None, ws: Workspace, seed: int) -> dict[str, Any]:
@@ -344,37 +361,3 @@ def fit_candidate(candidate_recipes: tuple[Recipe, ...], op: str | None, ws: Wor
     rows = np.arange(len(ws))
     specs = [recipe.fit(ws, rows, seed) for recipe in candidate_recipes]
     return specs[0] if op is None else combine(op, specs)
-
-
-
-def selection_aware_predictions(candidates: list[Candidate], cv: CrossValidator) -> np.ndarray:
-    """Out-of-fold predictions of the whole search-and-select procedure, not of its winner.
-
-    The winner's own CV figure is a maximum over many candidates on the same
-    labels, so it runs high (on random labels, clearly above 0). Here, for
-    every fold, the candidate is selected using the *other* folds' out-of-fold
-    predictions only, and that pick predicts the fold; scored, the result
-    estimates what selection itself delivers, as in nested CV, without refitting.
-    Returns (repeats, examples) fail flags.
-    """
-    actual = cv.ws.actual_fail
-    predictions = np.stack([c.predictions for c in candidates])  # candidates x repeats x examples
-    covered = cv.covered
-    chosen = np.zeros(covered.shape, dtype=bool)
-    for fold in cv.folds:
-        outside = covered.copy()
-        outside[:, fold.test] = False  # these rows' labels may not influence the choice
-        labels = np.broadcast_to(actual, covered.shape)[outside]
-        fitness = []
-        for c in range(len(candidates)):
-            value, _ = mcc(Confusion.of(labels, predictions[c][outside]))
-            fitness.append(-1.0 if value is None else value)
-        pick = _select_index(candidates, np.array(fitness))
-        chosen[fold.repeat, fold.test] = predictions[pick, fold.repeat, fold.test]
-    return chosen
-
-
-def _select_index(candidates: list[Candidate], fitness: np.ndarray) -> int:
-    """`select`, given fitness values measured elsewhere."""
-    close = np.flatnonzero(fitness >= fitness.max() - SELECTION_TOLERANCE)
-    return int(min(close, key=lambda i: (candidates[i].cost, candidates[i].complexity, -fitness[i], candidates[i].name)))
