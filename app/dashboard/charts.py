@@ -1,13 +1,17 @@
-"""Server-rendered SVG charts: geometry here, markup in templates/dashboard/_chart.html.
+"""Server-rendered SVG charts: each figure's exact value on hover (an SVG <title>), and every
+chart's table of figures beside it. No JavaScript and no chart library.
 
-No JavaScript and no chart library: each point carries an SVG <title> (the browser shows
-the exact figure on hover) and every chart has its table of figures beside it.
+The markup of points, bars and table rows is built here (every piece of text escaped) rather
+than in a template loop: a 90-day page holds some 3,000 table rows and 1,000 points, which
+Jinja took ~80 ms to render and f-strings take a few.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 180
 LEFT, RIGHT, TOP, BOTTOM = 52, 8, 10, 22
@@ -32,9 +36,34 @@ class Chart:
     kind: str = "line"  # line | bar (bars stack the series)
     note: str = ""
     geometry: dict = field(init=False)
+    rows: list = field(init=False)
 
     def __post_init__(self) -> None:
         self.geometry = _geometry(self)
+        self.rows = _table(self)
+
+    def marks(self) -> Markup:
+        """Every series' band, line, points and bars, as SVG."""
+        parts = []
+        for s in self.geometry["series"]:
+            parts.append(f'<g class="series s{s["index"]}">')
+            if s["band"]:
+                parts.append(f'<polygon points="{s["band"]}" class="band"><title>{escape(s["name"])}: '
+                             f'95% interval</title></polygon>')
+            if s["path"]:
+                parts.append(f'<path d="{s["path"]}" class="line"/>')
+            parts.extend(f'<circle cx="{p["x"]}" cy="{p["y"]}" r="3" class="point"><title>{escape(p["title"])}'
+                         f'</title></circle>' for p in s["points"])
+            parts.extend(f'<rect x="{b["x"]}" y="{b["y"]}" width="{b["w"]}" height="{b["h"]}" class="bar">'
+                         f'<title>{escape(b["title"])}</title></rect>' for b in s["bars"])
+            parts.append("</g>")
+        return Markup("".join(parts))
+
+    def table_rows(self) -> Markup:
+        return Markup("".join(
+            f"<tr><td>{escape(label)}</td>"
+            + "".join(f'<td data-value="{escape(raw)}">{escape(shown)}</td>' for raw, shown in cells) + "</tr>"
+            for label, cells in self.rows))
 
     @property
     def empty(self) -> bool:
@@ -92,6 +121,22 @@ def _geometry(chart: Chart) -> dict:
                        "index": index})
     return {"width": WIDTH, "height": HEIGHT, "left": LEFT, "right": WIDTH - RIGHT, "top": TOP,
             "bottom": HEIGHT - BOTTOM, "ticks": ticks, "x_labels": x_labels, "series": series}
+
+
+def _table(chart: Chart) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The chart's figures as table rows: (day, [(raw value, shown text), ...]), an interval cell
+    after each series that has a band."""
+    rows = []
+    for i, label in enumerate(chart.labels):
+        cells = []
+        for s in chart.series:
+            value = s.values[i]
+            cells.append(("" if value is None else repr(value), chart.fmt(value)))
+            if s.low is not None:
+                low, high = s.low[i], s.high[i]
+                cells.append(("", "—" if low is None else f"{chart.fmt(low)} to {chart.fmt(high)}"))
+        rows.append((label, cells))
+    return rows
 
 
 def percent(value: float | None) -> str:

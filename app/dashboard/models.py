@@ -62,3 +62,29 @@ class DashboardState(Base):
     trace_watermark: Mapped[int] = mapped_column(BigInteger, server_default="0")
     result_watermark: Mapped[int] = mapped_column(BigInteger, server_default="0")
     refreshed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DashboardHumanDay(Base):
+    """Human labels (the one label rule) of a day's traces: how many were labelled, how many failed."""
+
+    __tablename__ = "dashboard_human_day"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    release: Mapped[str] = mapped_column(Text, primary_key=True)
+    environment: Mapped[str] = mapped_column(Text, primary_key=True)
+    labelled: Mapped[int] = mapped_column(Integer)
+    fails: Mapped[int] = mapped_column(Integer)
+
+
+class DashboardAnnotationDay(Base):
+    """Annotations made on a day by one annotator, and the time the workbench measured on them."""
+
+    __tablename__ = "dashboard_annotation_day"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    annotator: Mapped[str] = mapped_column(Text, primary_key=True)
+    annotations: Mapped[int] = mapped_column(Integer)
+    timed: Mapped[int] = mapped_column(Integer)
+    seconds: Mapped[int] = mapped_column(BigInteger)

@@ -6,8 +6,9 @@ from datetime import date, datetime
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.annotations.models import Annotation, AnnotationQueue, QueueItem
-from app.dashboard.models import ALL, DashboardDay, DashboardEvalDay, DashboardState
+from app.annotations.models import AnnotationQueue, QueueItem
+from app.dashboard.models import (ALL, DashboardAnnotationDay, DashboardDay, DashboardEvalDay, DashboardHumanDay,
+                                  DashboardState)
 from app.gate.models import GateRun
 from app.issues.models import Issue, IssueEvent
 from app.traces.models import Trace
@@ -82,6 +83,64 @@ def replace_days(session: Session, project_id: int, days: Sequence[date], start:
     return list(session.execute(_EVAL_ROLLUP, params))
 
 
+_LABEL_DAYS = text("""
+SELECT DISTINCT (t.start_time AT TIME ZONE 'UTC')::date FROM annotation a JOIN trace t ON t.id = a.trace_id
+WHERE a.project_id = :project_id AND a.updated_at >= :since
+UNION
+SELECT DISTINCT (t.start_time AT TIME ZONE 'UTC')::date FROM adjudication j JOIN trace t ON t.id = j.trace_id
+WHERE j.project_id = :project_id AND j.updated_at >= :since
+""")
+
+_ANNOTATION_DAYS = text("""
+SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date FROM annotation
+WHERE project_id = :project_id AND updated_at >= :since
+""")
+
+_LABELLED_TRACES = text("""
+SELECT DISTINCT t.id, (t.start_time AT TIME ZONE 'UTC')::date, COALESCE(t.release, ''), COALESCE(t.environment, '')
+FROM annotation a JOIN trace t ON t.id = a.trace_id
+WHERE a.project_id = :project_id AND t.start_time >= :start AND t.start_time < :end
+  AND (t.start_time AT TIME ZONE 'UTC')::date = ANY(:days)
+""")
+
+_ANNOTATION_ROLLUP = text("""
+INSERT INTO dashboard_annotation_day (project_id, day, annotator, annotations, timed, seconds)
+SELECT :project_id, (created_at AT TIME ZONE 'UTC')::date, annotator, count(*), count(seconds_spent),
+       COALESCE(sum(seconds_spent), 0)
+FROM annotation WHERE project_id = :project_id AND (created_at AT TIME ZONE 'UTC')::date = ANY(:days)
+GROUP BY 2, 3
+""")
+
+
+def days_with_new_labels(session: Session, project_id: int, since: datetime) -> set[date]:
+    """Trace days whose human labels may have changed (annotations or adjudications written since)."""
+    return {day for (day,) in session.execute(_LABEL_DAYS, {"project_id": project_id, "since": since})}
+
+
+def days_with_new_annotations(session: Session, project_id: int, since: datetime) -> set[date]:
+    return {day for (day,) in session.execute(_ANNOTATION_DAYS, {"project_id": project_id, "since": since})}
+
+
+def labelled_traces(session: Session, project_id: int, days: Sequence[date], start: datetime,
+                    end: datetime) -> list[tuple]:
+    """(trace id, day, release, environment) of annotated traces started on these days."""
+    return [tuple(row) for row in session.execute(_LABELLED_TRACES, {"project_id": project_id, "days": list(days),
+                                                                      "start": start, "end": end})]
+
+
+def replace_human_days(session: Session, project_id: int, days: Sequence[date], rows: Sequence[dict]) -> None:
+    session.execute(text("DELETE FROM dashboard_human_day WHERE project_id = :p AND day = ANY(:days)"),
+                    {"p": project_id, "days": list(days)})
+    if rows:
+        session.execute(DashboardHumanDay.__table__.insert(), list(rows))
+
+
+def replace_annotation_days(session: Session, project_id: int, days: Sequence[date]) -> None:
+    session.execute(text("DELETE FROM dashboard_annotation_day WHERE project_id = :p AND day = ANY(:days)"),
+                    {"p": project_id, "days": list(days)})
+    session.execute(_ANNOTATION_ROLLUP, {"project_id": project_id, "days": list(days)})
+
+
 def insert_eval_days(session: Session, rows: Sequence[dict]) -> None:
     if rows:
         session.execute(DashboardEvalDay.__table__.insert(), list(rows))
@@ -123,19 +182,17 @@ def filter_values(session: Session, project_id: int, start: date, end: date) -> 
     return sorted(releases), sorted(environments)
 
 
-def annotations_in(session: Session, project_id: int, start: datetime, end: datetime, release: str | None,
-                   environment: str | None) -> list[tuple]:
-    """(trace id, trace start, annotator, created at, seconds spent) of annotations on traces started in the range."""
-    query = (select(Annotation.trace_id, Trace.start_time, Annotation.annotator, Annotation.created_at,
-                    Annotation.seconds_spent)
-             .join(Trace, Trace.id == Annotation.trace_id)
-             .where(Annotation.project_id == project_id, Trace.project_id == project_id,
-                    Trace.start_time >= start, Trace.start_time < end))
-    if release is not None:
-        query = query.where(func.coalesce(Trace.release, "") == release)
-    if environment is not None:
-        query = query.where(func.coalesce(Trace.environment, "") == environment)
-    return [tuple(row) for row in session.execute(query)]
+def human_days(session: Session, project_id: int, start: date, end: date, release: str,
+               environment: str) -> list[DashboardHumanDay]:
+    return list(session.scalars(select(DashboardHumanDay).where(
+        DashboardHumanDay.project_id == project_id, DashboardHumanDay.day >= start, DashboardHumanDay.day <= end,
+        DashboardHumanDay.release == release, DashboardHumanDay.environment == environment)))
+
+
+def annotation_days(session: Session, project_id: int, start: date, end: date) -> list[DashboardAnnotationDay]:
+    return list(session.scalars(select(DashboardAnnotationDay).where(
+        DashboardAnnotationDay.project_id == project_id, DashboardAnnotationDay.day >= start,
+        DashboardAnnotationDay.day <= end)))
 
 
 def queue_backlog(session: Session, project_id: int) -> list[tuple[str, int, int]]:

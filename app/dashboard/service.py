@@ -28,6 +28,7 @@ NONE = "(none)"  # in a URL: traces without a release or environment
 MAX_DAYS = 366
 ALWAYS_REFRESHED_DAYS = 2  # today and yesterday: late spans update traces without new ids
 REFRESH_CHUNK_DAYS = 31
+LABEL_MARGIN = timedelta(minutes=10)
 Z95 = 1.959963984540054
 STATES = ("new", "ongoing", "escalating", "regressed", "resolved", "ignored")
 
@@ -42,15 +43,22 @@ def refresh(session: Session, project_id: int, now: datetime | None = None) -> i
     now = now or utcnow()
     state = repository.state(session, project_id)
     trace_mark, result_mark = repository.watermarks_now(session, project_id)
-    days = repository.dirty_days(session, project_id, state.trace_watermark, state.result_watermark)
+    # Labels are edited in place (no new id): re-read those written since the last refresh began,
+    # with a margin for transactions that were still open then.
+    since = state.refreshed_at - LABEL_MARGIN if state.refreshed_at else datetime.min.replace(tzinfo=timezone.utc)
     today = now.astimezone(timezone.utc).date()
-    days |= {today - timedelta(days=k) for k in range(ALWAYS_REFRESHED_DAYS)}
+    recent = {today - timedelta(days=k) for k in range(ALWAYS_REFRESHED_DAYS)}
+    days = (repository.dirty_days(session, project_id, state.trace_watermark, state.result_watermark)
+            | repository.days_with_new_labels(session, project_id, since) | recent)
     ordered = sorted(days)
     for at in range(0, len(ordered), REFRESH_CHUNK_DAYS):
         chunk = ordered[at:at + REFRESH_CHUNK_DAYS]
-        counts = repository.replace_days(session, project_id, chunk, _midnight(chunk[0]),
-                                         _midnight(chunk[-1] + timedelta(days=1)))
+        start, end = _midnight(chunk[0]), _midnight(chunk[-1] + timedelta(days=1))
+        counts = repository.replace_days(session, project_id, chunk, start, end)
         repository.insert_eval_days(session, _corrected_rows(session, project_id, counts))
+        repository.replace_human_days(session, project_id, chunk, _human_rows(session, project_id, chunk, start, end))
+    repository.replace_annotation_days(session, project_id,
+                                       sorted(repository.days_with_new_annotations(session, project_id, since) | recent))
     state.trace_watermark, state.result_watermark = trace_mark, result_mark
     state.refreshed_at = now
     session.flush()
@@ -71,6 +79,24 @@ def _corrected_rows(session: Session, project_id: int, counts: list) -> list[dic
                      "environment": row.environment, "project_id": project_id, "fails": row.fails,
                      "total": row.total, "estimate": rate.get("estimate"), "ci_low": ci[0], "ci_high": ci[1]})
     return rows
+
+
+def _human_rows(session: Session, project_id: int, days: list[date], start: datetime, end: datetime) -> list[dict]:
+    """Labelled and failed traces (the one human-label rule) per day, for each release/environment
+    combination and ALL, like the traffic roll-up."""
+    traces = repository.labelled_traces(session, project_id, days, start, end)
+    labels = annotations.labels_for_traces(session, [t for t, *_ in traces])
+    labelled, fails = Counter(), Counter()
+    for trace_id, day, release, environment in traces:
+        verdict = labels[trace_id].verdict
+        if verdict not in ("pass", "fail"):
+            continue  # a tie waiting for adjudication is neither
+        for key in ((day, ALL, ALL), (day, release, ALL), (day, ALL, environment), (day, release, environment)):
+            labelled[key] += 1
+            fails[key] += verdict == "fail"
+    return [{"project_id": project_id, "day": day, "release": release, "environment": environment,
+             "labelled": n, "fails": fails[(day, release, environment)]}
+            for (day, release, environment), n in labelled.items()]
 
 
 def _midnight(day: date) -> datetime:
@@ -168,31 +194,25 @@ def traffic(session: Session, project_id: int, view: View) -> dict[str, list]:
 
 
 def human(session: Session, project_id: int, view: View) -> dict:
-    """Human failure rate per day of trace start (the one label rule), annotations per day and per annotator."""
-    rows = repository.annotations_in(session, project_id, view.start_at, view.end_at,
-                                     view.release, view.environment)
-    starts = {trace_id: start for trace_id, start, *_ in rows}
-    labels = annotations.labels_for_traces(session, list(starts))
-    fails, labelled = Counter(), Counter()
-    for trace_id, label in labels.items():
-        if label.verdict in ("pass", "fail"):
-            day = starts[trace_id].astimezone(timezone.utc).date()
-            labelled[day] += 1
-            fails[day] += label.verdict == "fail"
-    per_day = Counter(created.astimezone(timezone.utc).date() for _, _, _, created, _ in rows)
-    timed = [seconds for *_, seconds in rows if seconds is not None]
-    rates, lows, highs = [], [], []
-    for day in view.days:
-        n = labelled[day]
-        interval = wilson(fails[day], n) if n else (None, None)
-        rates.append(fails[day] / n if n else None)
-        lows.append(interval[0])
-        highs.append(interval[1])
-    return {"rate": rates, "low": lows, "high": highs, "labelled": [labelled[d] for d in view.days],
-            "fails": [fails[d] for d in view.days], "annotations": [per_day.get(d, 0) for d in view.days],
-            "by_annotator": Counter(annotator for _, _, annotator, *_ in rows).most_common(),
+    """Human failure rate per day of trace start (the one label rule) with its Wilson interval;
+    annotations per day (the day they were made) and per annotator, and the hours measured."""
+    rows = {r.day: r for r in repository.human_days(session, project_id, view.start, view.end,
+                                                    _filter_key(view.release), _filter_key(view.environment))}
+    labelled = [rows[d].labelled if d in rows else 0 for d in view.days]
+    fails = [rows[d].fails if d in rows else 0 for d in view.days]
+    intervals = [wilson(f, n) if n else (None, None) for f, n in zip(fails, labelled)]
+    work = repository.annotation_days(session, project_id, view.start, view.end)
+    per_day, per_annotator = Counter(), Counter()
+    for row in work:
+        per_day[row.day] += row.annotations
+        per_annotator[row.annotator] += row.annotations
+    timed = sum(row.timed for row in work)
+    return {"rate": [f / n if n else None for f, n in zip(fails, labelled)],
+            "low": [i[0] for i in intervals], "high": [i[1] for i in intervals], "labelled": labelled,
+            "fails": fails, "annotations": [per_day[d] for d in view.days],
+            "by_annotator": sorted(per_annotator.items(), key=lambda item: (-item[1], item[0])),
             # The workbench measures time per item; imported labels have none.
-            "hours": sum(timed) / 3600 if timed else None, "timed": len(timed)}
+            "hours": sum(row.seconds for row in work) / 3600 if timed else None, "timed": timed}
 
 
 def issue_rates(session: Session, project_id: int, view: View) -> list[dict]:
@@ -317,7 +337,7 @@ def project_page(session: Session, project_id: int, view: View) -> dict:
         "human": charts.Chart("human", "Human failure rate (labelled traces, by trace day)", labels,
                               [charts.Series("failure rate", people["rate"], people["low"], people["high"])],
                               charts.percent, note="95% Wilson interval; days without labels are blank."),
-        "annotations": charts.Chart("annotations", "Annotations per day", labels,
+        "annotations": charts.Chart("annotations", "Annotations per day (all releases and environments)", labels,
                                     [charts.Series("annotations", people["annotations"])], charts.count, kind="bar"),
         "states": charts.Chart("states", "Issues by state", labels,
                                [charts.Series(state, states[state]) for state in STATES], charts.count, kind="bar"),

@@ -87,6 +87,7 @@ def test_human_failure_rate_and_annotations(client, db, project, key, seeded):
             "trace_external_id": row.external_id, "verdict": "fail" if failing else "pass",
             "feedback": "wrong" if failing else "", "annotator": "qa" if i % 2 else "lead"})
         assert response.status_code == 201, response.text
+    refresh(db, project)
     people = service.human(db, project.id, view(seeded["today"]))
     for k, day in enumerate(seeded["days"]):
         today = [(i, r) for i, r in enumerate(labelled) if r.day == day]
@@ -100,9 +101,13 @@ def test_human_failure_rate_and_annotations(client, db, project, key, seeded):
             assert people["low"][k] == pytest.approx(max(0, centre - half))
             assert people["high"][k] == pytest.approx(min(1, centre + half))
     assert dict(people["by_annotator"]) == {"import:qa": 20, "import:lead": 20}
+    staging = service.human(db, project.id, view(seeded["today"], environment="staging"))
+    assert sum(staging["labelled"]) == sum(1 for r in labelled if r.environment == "staging")
     assert sum(people["annotations"]) == 40
     assert people["hours"] is None  # imported labels carry no time
-    db.execute(text("UPDATE annotation SET seconds_spent = 90 WHERE annotator = 'import:qa'"))
+    db.execute(text("UPDATE annotation SET seconds_spent = 90, updated_at = now() WHERE annotator = 'import:qa'"))
+    db.commit()
+    refresh(db, project)
     people = service.human(db, project.id, view(seeded["today"]))
     assert people["hours"] == pytest.approx(20 * 90 / 3600) and people["timed"] == 20
 

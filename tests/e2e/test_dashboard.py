@@ -57,7 +57,7 @@ def test_charts_render_with_their_tables(page, live):
     expect(table.locator("tbody tr")).to_have_count(7)
     expect(table.locator("tbody tr").last.locator("td").nth(1)).to_have_text(str(expected_today))
 
-    page.get_by_label("Environment").select_option("staging")
+    page.locator("select[name=environment]").select_option("staging")
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(re.compile(r"environment=staging"))
     staging_today = expected_traffic(rows, [today], environment="staging")["traces"][0]

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from tests.e2e.test_evaluator_loop import seed as seed_project
 from tests.e2e.test_evaluator_loop import signed_in, wait_for
-from tests.factories import Factory
 from tests.gate.seed import add_gating_pair, outputs
 from tests.live import free_port
 
@@ -23,17 +23,13 @@ pytestmark = pytest.mark.slow
 
 
 def seed(live):
+    email, project_id, key = seed_project(live)
     engine = create_engine(live.database_url)
     with Session(engine) as session:
-        factory = Factory(session)
-        admin = factory.user("admin")
-        project = factory.project("Support")
-        key = factory.api_key(project)
-        ids = add_gating_pair(session, project.id)
+        ids = add_gating_pair(session, project_id)
         session.commit()
-        seeded = {"email": admin.email, "project_id": project.id, "key": key, **ids}
     engine.dispose()
-    return seeded
+    return {"email": email, "project_id": project_id, "key": key, **ids}
 
 
 def ingest(live, key: str, rows: list[dict], **fields) -> None:
