@@ -8,8 +8,10 @@ A traces run is one call. Then poll GET /gate-runs/{id} until its status is done
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
+from sqlalchemy.orm import Session
 
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
+from app.accounts.models import ApiKey
 from app.core.deps import SessionDep
 from app.gate import flows, repository, service
 from app.gate.schemas import (GateRunCreate, GateRunRead, GateRunSummary, GateThresholds, GateThresholdsRead,
@@ -18,10 +20,11 @@ from app.gate.schemas import (GateRunCreate, GateRunRead, GateRunSummary, GateTh
 router = APIRouter(tags=["gate"])
 
 
-def trigger_of(ctx: ProjectContext) -> str:
+def trigger_of(session: Session, ctx: ProjectContext) -> str:
     principal = ctx.principal
     if principal.api_key is not None:
-        return f"API key {principal.api_key.prefix}… ({principal.api_key.name or 'unnamed'})"
+        key = session.get(ApiKey, principal.api_key.id)
+        return f"API key {key.prefix}… ({key.name or 'unnamed'})"
     return principal.user.email if principal.user is not None else ""
 
 
@@ -32,7 +35,7 @@ async def ndjson_body(request: Request) -> bytes:
 @router.post("/gate-runs", response_model=GateRunRead, status_code=status.HTTP_201_CREATED,
              summary="Start a gate run: a candidate release against a baseline")
 def create_run(body: GateRunCreate, ctx: ProjectAnnotator, session: SessionDep):
-    return flows.create_run(session, ctx.project.id, body, trigger=trigger_of(ctx))
+    return flows.create_run(session, ctx.project.id, body, trigger=trigger_of(session, ctx))
 
 
 @router.post("/gate-runs/{run_id}/outputs", response_model=OutputsReceived,

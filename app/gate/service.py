@@ -64,10 +64,11 @@ def exclusion_reason(evaluator: Evaluator, version: EvaluatorVersion) -> str | N
     """Why this active evaluator may not gate a release, in words; None when it may."""
     if evaluator.issue_id is None:
         return "not tied to an issue"
+    chance = _chance_reason(version)
+    if chance:
+        return f"no better than chance: {chance}"
     if version.tpr is None or version.tnr is None:
         return "no held-out TPR/TNR to correct its rate with"
-    if version.tpr + version.tnr <= 1:
-        return f"no better than chance (TPR {version.tpr:.2f} + TNR {version.tnr:.2f} ≤ 1)"
     labelled_fail, labelled_pass = evals.label_counts(version)
     if min(labelled_fail, labelled_pass) < MIN_LABELS_EACH:
         return (f"too few labels: TPR/TNR measured on {labelled_fail} failures and {labelled_pass} passes "
@@ -79,6 +80,18 @@ def exclusion_reason(evaluator: Evaluator, version: EvaluatorVersion) -> str | N
     if drift.get("status") == "drift":
         return (f"drift: MCC fell from {drift.get('mcc_at_generation') or 0:.2f} to "
                 f"{drift.get('mcc_now') or 0:.2f} on labels it never saw")
+    return None
+
+
+def _chance_reason(version: EvaluatorVersion) -> str | None:
+    """generation.chance_reason's rule read from the version's columns (the web process does not
+    load numpy), plus the one the correction needs: TPR + TNR above 1."""
+    if version.mcc is None:
+        return "its MCC is undefined"
+    if version.mcc_ci_low is not None and version.mcc_ci_low <= 0:
+        return f"its 95% interval ({version.mcc_ci_low:.2f} to {version.mcc_ci_high:.2f}) includes 0"
+    if version.tpr is not None and version.tnr is not None and version.tpr + version.tnr <= 1:
+        return f"TPR {version.tpr:.2f} + TNR {version.tnr:.2f} ≤ 1"
     return None
 
 

@@ -80,6 +80,8 @@ def test_the_worker_body_counts_verdicts_and_leaves_out_each_kind_of_unfit_evalu
     ids = add_gating_pair(db, project.id)
     add_evaluator(db, project.id, "Chance", "x", mcc=0.6, ci=(0.5, 0.7), tpr=0.5, tnr=0.4,
                   confusion={"tp": 50, "fn": 50, "tn": 40, "fp": 60})
+    add_evaluator(db, project.id, "Interval at zero", "w", mcc=0.2, ci=(-0.05, 0.45), tpr=0.7, tnr=0.6,
+                  confusion={"tp": 35, "fn": 15, "tn": 30, "fp": 20})
     add_evaluator(db, project.id, "Few labels", "y", mcc=0.9, ci=(0.8, 1.0), tpr=1.0, tnr=1.0,
                   confusion={"tp": 4, "fn": 0, "tn": 30, "fp": 0})
     _, drifting = add_evaluator(db, project.id, "Drifting", "z", mcc=0.9, ci=(0.8, 1.0), tpr=0.95, tnr=0.95,
@@ -100,7 +102,8 @@ def test_the_worker_body_counts_verdicts_and_leaves_out_each_kind_of_unfit_evalu
     assert run.report["counts"] == {str(run.report["evaluators"][0]["version_id"]): [3, 7, 0]}
     reasons = {e["issue"]: e["reason"] for e in run.report["excluded"]}
     assert reasons["Over-apologising"].startswith("MCC CI lower bound 0.20 below")
-    assert reasons["Chance"].startswith("no better than chance")
+    assert reasons["Chance"] == "no better than chance: TPR 0.50 + TNR 0.40 ≤ 1"
+    assert reasons["Interval at zero"] == "no better than chance: its 95% interval (-0.05 to 0.45) includes 0"
     assert reasons["Few labels"].startswith("too few labels: TPR/TNR measured on 4 failures")
     assert reasons["Drifting"].startswith("drift: MCC fell from 0.90 to 0.50")
     # No production baseline at all: the one fit issue cannot decide, so the run says error.
