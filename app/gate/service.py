@@ -84,15 +84,12 @@ def exclusion_reason(evaluator: Evaluator, version: EvaluatorVersion) -> str | N
 
 
 def _chance_reason(version: EvaluatorVersion) -> str | None:
-    """generation.chance_reason's rule read from the version's columns (the web process does not
-    load numpy), plus the one the correction needs: TPR + TNR above 1."""
-    if version.mcc is None:
-        return "its MCC is undefined"
-    if version.mcc_ci_low is not None and version.mcc_ci_low <= 0:
-        return f"its 95% interval ({version.mcc_ci_low:.2f} to {version.mcc_ci_high:.2f}) includes 0"
-    if version.tpr is not None and version.tnr is not None and version.tpr + version.tnr <= 1:
-        return f"TPR {version.tpr:.2f} + TNR {version.tnr:.2f} ≤ 1"
-    return None
+    """The evaluators' one rule (MCC undefined or its interval reaching 0), plus the one the
+    correction needs: TPR + TNR above 1."""
+    reason = evals.no_better_than_chance(version)
+    if reason is None and version.tpr is not None and version.tnr is not None and version.tpr + version.tnr <= 1:
+        reason = f"TPR {version.tpr:.2f} + TNR {version.tnr:.2f} ≤ 1"
+    return reason
 
 
 def gating_line_up(session: Session, project_id: int) -> tuple[list[dict], list[dict]]:

@@ -1,7 +1,7 @@
 """Daily roll-ups of human labels and of annotation work.
 
 Revision ID: c4e7a1d9b352
-Revises: 3f8a1c6d2e57
+Revises: 7c3e9a41b2d0
 Create Date: 2026-12-05 18:45:00+00:00
 """
 
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'c4e7a1d9b352'
-down_revision = '3f8a1c6d2e57'
+down_revision = '7c3e9a41b2d0'
 branch_labels = None
 depends_on = None
 
