@@ -67,3 +67,22 @@ class RawClient:
         if self._writer is not None:
             self._writer.close()
             self._reader = self._writer = None
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+async def send_once(url: str, method: str, path: str, headers: dict[str, str] | None = None,
+                    body: bytes = b"", timeout: float = 30) -> Answer:
+    """One request on a connection of its own (closed after)."""
+    client = RawClient("127.0.0.1", port_of(url))
+    try:
+        return await asyncio.wait_for(client.request(method, path, headers, body), timeout)
+    finally:
+        await client.close()
+
+
+def request_once(url: str, method: str, path: str, headers: dict[str, str] | None = None,
+                 body: bytes = b"", timeout: float = 30) -> Answer:
+    return asyncio.run(send_once(url, method, path, headers, body, timeout))

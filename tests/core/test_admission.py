@@ -13,7 +13,7 @@ import time
 import psycopg
 import pytest
 
-from tests.core.rawhttp import Answer, RawClient
+from tests.core.rawhttp import Answer, request_once, send_once
 from tests.traces.test_otlp_live import project_key
 
 BURST = 100  # well beyond the 40 threads and the 32 pooled connections
@@ -31,30 +31,15 @@ def patient_server(live_server, redis_url):
     stop_process(process)
 
 
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-def one_request(url: str, path: str, headers: dict[str, str] | None = None) -> Answer:
-    async def send() -> Answer:
-        client = RawClient("127.0.0.1", port_of(url))
-        try:
-            return await asyncio.wait_for(client.request("GET", path, headers), timeout=10)
-        finally:
-            await client.close()
-
-    return asyncio.run(send())
+def get(url: str, path: str, headers: dict[str, str] | None = None) -> Answer:
+    return request_once(url, "GET", path, headers, timeout=10)
 
 
 def burst_in_background(url: str, path: str, headers: dict[str, str], answers: list) -> threading.Thread:
     """Send BURST requests at once from a thread; each answer is appended as it arrives."""
 
     async def one() -> None:
-        client = RawClient("127.0.0.1", port_of(url))
-        try:
-            answers.append(await client.request("GET", path, headers))
-        finally:
-            await client.close()
+        answers.append(await send_once(url, "GET", path, headers, timeout=60))
 
     async def burst() -> None:
         await asyncio.gather(*(one() for _ in range(BURST)))
@@ -83,7 +68,7 @@ def test_a_burst_beyond_the_pool_is_refused_at_once_while_the_admitted_are_serve
 
     pool = database_settings()
     headers = {"Authorization": f"Bearer {project_key(live.database_url)}"}
-    assert one_request(patient_server, "/api/v1/traces", headers).status == 200
+    assert get(patient_server, "/api/v1/traces", headers).status == 200
     answers: list[Answer] = []
     with psycopg.connect(live.conninfo()) as blocker:
         # Every admitted request blocks on this lock, holding its connection and its thread.
@@ -94,8 +79,8 @@ def test_a_burst_beyond_the_pool_is_refused_at_once_while_the_admitted_are_serve
         refused = list(answers)
         waiting = wait_for(lambda: lock_waiters(live) == admitted, timeout=10) and lock_waiters(live)
         # Still saturated: a page is refused with the error page, and health still answers.
-        page = one_request(patient_server, "/", {"Accept": "text/html"})
-        health = one_request(patient_server, "/healthz")
+        page = get(patient_server, "/", {"Accept": "text/html"})
+        health = get(patient_server, "/healthz")
         blocker.rollback()
     sender.join(timeout=60)
 
@@ -122,11 +107,7 @@ def test_ingestion_has_its_own_smaller_cap(live, patient_server):
     answers: list[Answer] = []
 
     async def export() -> None:
-        client = RawClient("127.0.0.1", port_of(patient_server))
-        try:
-            answers.append(await client.request("POST", "/v1/traces", headers, body))
-        finally:
-            await client.close()
+        answers.append(await send_once(patient_server, "POST", "/v1/traces", headers, body, timeout=60))
 
     async def burst() -> None:
         await asyncio.gather(*(export() for _ in range(cap + 10)))
@@ -150,7 +131,7 @@ def test_ingestion_has_its_own_smaller_cap(live, patient_server):
 def test_a_key_is_looked_up_once_per_cache_period_and_revocation_holds_after_it(live, patient_server):
     key = project_key(live.database_url)
     headers = {"Authorization": f"Bearer {key}"}
-    assert one_request(patient_server, "/api/v1/traces", headers).status == 200
+    assert get(patient_server, "/api/v1/traces", headers).status == 200
     looked_up = time.monotonic()
     # Its use is recorded after the response, in its own transaction.
     assert wait_for(lambda: live.sql("SELECT last_used_at IS NOT NULL FROM api_key") == [(True,)], 10)
@@ -158,11 +139,11 @@ def test_a_key_is_looked_up_once_per_cache_period_and_revocation_holds_after_it(
     with psycopg.connect(live.conninfo()) as blocker:
         # A lookup would wait behind this lock: answering shows the key came from the cache.
         blocker.execute("LOCK TABLE api_key IN ACCESS EXCLUSIVE MODE")
-        cached = one_request(patient_server, "/api/v1/traces", headers)
+        cached = get(patient_server, "/api/v1/traces", headers)
         answered_within = time.monotonic() - looked_up
         blocker.rollback()
     time.sleep(max(0.0, KEY_CACHE_SECONDS - (time.monotonic() - looked_up)) + 0.2)
-    expired = one_request(patient_server, "/api/v1/traces", headers)
+    expired = get(patient_server, "/api/v1/traces", headers)
 
     assert answered_within < KEY_CACHE_SECONDS and cached.status == 200
     assert expired.status == 401 and b"Invalid or revoked API key." in expired.body

