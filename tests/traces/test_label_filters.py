@@ -192,3 +192,11 @@ def test_the_evaluator_and_issue_choices_are_the_projects(db, viewer, project, j
                      page)
     for evaluator in judged["evaluators"]:
         assert f'<option value="{evaluator.id}"' in page
+
+
+def test_without_evaluators_or_issues_the_explorer_offers_no_such_choice(viewer, factory, project):  # noqa: F811
+    factory.traces(project, 2)
+    page = viewer.get(f"/projects/{project.id}/traces").text
+    assert '<select name="annotated">' in page
+    for name in ("evaluator", "evaluator_verdict", "issue"):
+        assert f'<select name="{name}">' not in page
