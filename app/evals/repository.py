@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session, defer
 
 from app.evals.models import EvalResult, EvalRun, Evaluator, EvaluatorVersion, VersionStatus
@@ -137,16 +137,24 @@ def verdict_counts_for_versions(session: Session, version_ids: Sequence[int],
     return counts
 
 
-def recent_failures(session: Session, version_ids: Sequence[int], limit: int = 20) -> list[tuple]:
-    """The latest fail verdicts of these versions: (result, version number, trace name), newest trace first."""
+EXCERPT_CHARS = 300
+
+
+def recent_failures(session: Session, version_ids: Sequence[int], limit: int = 20,
+                    before: tuple[datetime, int] | None = None) -> list[tuple]:
+    """The latest fail verdicts of these versions, newest trace first, older than `before` (trace_start,
+    result id) when given: (result, version number, trace name, input excerpt, output excerpt).
+    Keyset pages over the (version, trace_start) index."""
     if not version_ids:
         return []
-    rows = session.execute(
-        select(EvalResult, EvaluatorVersion.number, Trace.name)
-        .join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
-        .join(Trace, Trace.id == EvalResult.trace_id)
-        .where(EvalResult.evaluator_version_id.in_(list(version_ids)), EvalResult.verdict == "fail")
-        .order_by(EvalResult.trace_start.desc(), EvalResult.id.desc()).limit(limit))
+    query = (select(EvalResult, EvaluatorVersion.number, Trace.name, func.left(Trace.input, EXCERPT_CHARS),
+                    func.left(Trace.output, EXCERPT_CHARS))
+             .join(EvaluatorVersion, EvaluatorVersion.id == EvalResult.evaluator_version_id)
+             .join(Trace, Trace.id == EvalResult.trace_id)
+             .where(EvalResult.evaluator_version_id.in_(list(version_ids)), EvalResult.verdict == "fail"))
+    if before is not None:
+        query = query.where(tuple_(EvalResult.trace_start, EvalResult.id) < tuple_(*before))
+    rows = session.execute(query.order_by(EvalResult.trace_start.desc(), EvalResult.id.desc()).limit(limit))
     return [tuple(row) for row in rows]
 
 

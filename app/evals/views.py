@@ -317,10 +317,26 @@ def evaluator_page(project_id: int, request: Request, session: SessionDep,
                    ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     context = detail_context(session, ctx, evaluator)
     context.update(runs_context(session, ctx, evaluator, context["versions"]))
-    context["failures"] = repository.recent_failures(session, [v.id for v in context["versions"]], RECENT_FAILURES)
+    context.update(failures_page(session, context["versions"]))
     context["backfill"] = BackfillForm()
     context.update(backfill_choices())
     return render(request, "evals/evaluator.html", context)
+
+
+def failures_page(session: Session, versions: list[EvaluatorVersion], before: tuple[datetime, int] | None = None) -> dict:
+    """RECENT_FAILURES failing verdicts (with input and output excerpts), and the cursor of the next page."""
+    rows = repository.recent_failures(session, [v.id for v in versions], RECENT_FAILURES + 1, before)
+    last = rows[RECENT_FAILURES - 1][0] if len(rows) > RECENT_FAILURES else None
+    return {"failures": rows[:RECENT_FAILURES],
+            "failures_next": {"before_at": last.trace_start.isoformat(), "before_id": last.id} if last else None}
+
+
+@router.get("/projects/{project_id}/evaluators/{evaluator_id}/failures", response_class=HTMLResponse)
+def older_failures(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer,
+                   evaluator: EvaluatorDep, before_at: datetime, before_id: int) -> HTMLResponse:
+    """The next page of "Recent failures it found" (the list's "Older failures" button)."""
+    page = failures_page(session, repository.versions_of(session, evaluator.id), (before_at, before_id))
+    return render(request, "evals/_failures.html", {"project": ctx.project, "evaluator": evaluator, **page})
 
 
 def render_parts(request: Request, session: Session, ctx: ProjectContext, evaluator: Evaluator) -> HTMLResponse:

@@ -216,12 +216,13 @@ def evaluators_of(session: Session, issue_ids: Sequence[int]) -> list[tuple]:
 
 
 def failed_annotations(session: Session, trace_ids: Sequence[int], limit: int) -> list[tuple]:
-    """(annotation id, trace id, annotator name, feedback, updated_at, trace name, trace output), newest first."""
+    """(annotation id, trace id, annotator name, feedback, updated_at, trace name, output excerpt, input excerpt),
+    newest first."""
     if not trace_ids:
         return []
     rows = session.execute(text("""
         SELECT a.id, a.trace_id, coalesce(nullif(u.name, ''), u.email, a.annotator), a.feedback, a.updated_at,
-               t.name, left(t.output, 400)
+               t.name, left(t.output, 400), left(t.input, 300)
         FROM annotation a JOIN trace t ON t.id = a.trace_id LEFT JOIN "user" u ON u.id = a.author_id
         WHERE a.trace_id = ANY(:trace_ids) AND a.verdict = 'fail'
         ORDER BY a.updated_at DESC, a.id DESC LIMIT :limit
@@ -240,11 +241,11 @@ def recent_passing_trace_ids(session: Session, project_id: int, limit: int) -> l
 
 
 def trace_summaries(session: Session, trace_ids: Sequence[int]) -> dict[int, tuple]:
-    """trace id -> (name, start_time, output excerpt)."""
+    """trace id -> (name, start_time, output excerpt, input excerpt)."""
     if not trace_ids:
         return {}
     rows = session.execute(text("""
-        SELECT id, name, start_time, left(output, 400) FROM trace WHERE id = ANY(:ids)
+        SELECT id, name, start_time, left(output, 400), left(input, 300) FROM trace WHERE id = ANY(:ids)
     """), {"ids": list(trace_ids)})
     return {row[0]: tuple(row[1:]) for row in rows}
 

@@ -640,3 +640,54 @@ def test_the_api_says_no_better_than_chance_and_refuses_to_activate_without_allo
     assert refused.status_code == 409
     assert refused.json()["error"]["details"] == {"reason": read["chance_reason"], "allow_weak": True}
     assert admin.post(f"{activate}&allow_weak=true", headers=csrf).json()["active_version_id"] == weak.id
+
+
+# ---------------------------------------------------------------------------
+# Inspection: the issue page's examples and generate button, an evaluator's failures
+
+
+def test_the_issue_page_shows_input_and_output_and_generates_an_evaluator(db, factory, admin, sent_jobs):
+    project, issue, failing, passing = labelled_project(db, factory, n_fail=8, n_pass=8)
+    for trace in failing + passing:
+        trace.input = f"<b>Customer {trace.id}</b> asks about a refund"
+    db.flush()
+    page = admin.get(f"/projects/{project.id}/issues/{issue.id}").text
+    failed_section = text_of(page[page.index("Failed examples"):page.index("Passing examples")])
+    passing_section = text_of(page[page.index("Passing examples"):page.index("History")])
+    assert f"Input <b>Customer {failing[0].id}</b> asks about a refund Output Sure! You can get a refund within 30 days" \
+        in failed_section
+    assert f"Input <b>Customer {passing[0].id}</b> asks about a refund Output Refunds follow the policy" in passing_section
+    assert f"<b>Customer {failing[0].id}</b>" not in page  # escaped, never markup
+    assert 'hx-post="/projects/%d/evaluators/generate"' % project.id in page and "Generate evaluator" in page
+    generated = admin.form(f"/projects/{project.id}/evaluators/generate", {"issue_id": str(issue.id)})
+    version = db.scalar(select(EvaluatorVersion).order_by(EvaluatorVersion.id.desc()))
+    assert generated.headers.get("HX-Redirect") == f"/projects/{project.id}/evaluators/{version.evaluator_id}"
+    assert sent_jobs() == [("evals.generate", [version.id])]
+
+
+def test_the_generate_button_is_for_admins_and_says_what_is_missing(db, factory, admin, viewer):
+    project, issue, *_ = labelled_project(db, factory, n_fail=5, n_pass=8)
+    assert "Generate evaluator" not in viewer.get(f"/projects/{project.id}/issues/{issue.id}").text
+    refused = admin.form(f"/projects/{project.id}/evaluators/generate", {"issue_id": str(issue.id)})
+    assert "Needs 3 more failed examples of this issue." in text_of(refused.text)
+
+
+def test_recent_failures_show_input_and_output_and_page_past_twenty(db, factory, project, admin):
+    issue = issue_of(db, project)
+    row, version = evaluator(db, project, issue)
+    traces = factory.traces(project, 25, start_time=utcnow() - timedelta(hours=3))
+    repository.upsert_results(db, [(version.id, t.id, None, "fail", 0.9, f"why {t.id}") for t in traces])
+    db.flush()
+    newest_first = sorted(traces, key=lambda t: t.start_time, reverse=True)
+    page = admin.get(f"/projects/{project.id}/evaluators/{row.id}").text
+    shown = [int(i) for i in re.findall(r'data-failure="(\d+)"', page)]
+    results = dict(db.execute(select(EvalResult.id, EvalResult.trace_id)).all())
+    assert [results[i] for i in shown] == [t.id for t in newest_first[:20]]
+    first = text_of(page[page.index(f'data-failure="{shown[0]}"'):])
+    assert first.startswith(f"{newest_first[0].name or ''}".strip() or "")
+    assert f"Input {newest_first[0].input} Output {newest_first[0].output}" in first
+    more = re.search(r'hx-get="([^"]+/failures\?[^"]+)"', page).group(1)
+    older = admin.get(html.unescape(more), headers={"HX-Request": "true"}).text
+    rest = [results[int(i)] for i in re.findall(r'data-failure="(\d+)"', older)]
+    assert rest == [t.id for t in newest_first[20:]]
+    assert "Older failures" not in older

@@ -167,6 +167,9 @@ class CrossValidator:
         self._cache: dict[Recipe, tuple[np.ndarray, float, float]] = {} if cache is None else cache
         self.hidden = np.zeros(len(ws), dtype=bool) if hidden is None else hidden
 
+    def fitted_recipes(self) -> list[Recipe]:
+        return list(self._cache)
+
     def without(self, rows: np.ndarray) -> "CrossValidator":
         """The same fold fits (shared cache), scored without the labels of `rows`: a search run
         on it makes every choice as if those rows were unlabelled."""
@@ -287,14 +290,20 @@ def search(ws: Workspace, folds: list[Fold], settings: SearchSettings, seed: int
                      f"{selection_margin(ws):.3f} of the best candidate's, less than the luck of picking among many")
     chosen = np.zeros((settings.n_repeats, len(ws)), dtype=bool)
     for fold in folds:
-        shadow, _ = evolve(cv.without(fold.test), settings, seed, started)
+        shadow, _ = evolve(cv.without(fold.test), settings, seed, started, recipes=cv.fitted_recipes())
         chosen[fold.repeat, fold.test] = pick(shadow, ws).predictions[fold.repeat, fold.test]
     return SearchOutcome(best, candidates, pareto_front(candidates), notes, cv.pooled_mcc(chosen),
                          cv.fail_share(chosen), settings.n_splits, settings.n_repeats)
 
 
-def evolve(cv: CrossValidator, settings: SearchSettings, seed: int, started: float) -> tuple[list[Candidate], list[str]]:
-    """Candidates of the evolutionary search, best first, every choice made on `cv`'s visible labels."""
+def evolve(cv: CrossValidator, settings: SearchSettings, seed: int, started: float,
+           recipes: list[Recipe] | None = None) -> tuple[list[Candidate], list[str]]:
+    """Candidates of the evolutionary search, best first, every choice made on `cv`'s visible labels.
+
+    With `recipes` (the nested runs), those single recipes start the pool and no new recipe is
+    fitted: combinations and votes are evolved afresh, which costs no fit. Which hyperparameter
+    neighbours exist was decided by the full search, a small leak next to choosing among them;
+    fitting them again per nested run would multiply the cost of generation by ten."""
     rng = np.random.default_rng(seed)
     seen: dict[tuple, Candidate] = {}
 
@@ -302,7 +311,7 @@ def evolve(cv: CrossValidator, settings: SearchSettings, seed: int, started: flo
         if candidate is not None and candidate.key not in seen:
             seen[candidate.key] = candidate
 
-    for recipe in base_recipes(cv.ws, settings):
+    for recipe in recipes if recipes is not None else base_recipes(cv.ws, settings):
         add(cv.candidate(recipe, 0))
     notes = []
     for generation in range(1, settings.generations + 1):
@@ -320,7 +329,7 @@ def evolve(cv: CrossValidator, settings: SearchSettings, seed: int, started: flo
                     children.append(combined(a, b, op, cv, generation))
         # Mutations need fresh CV fits: only for a few parents, drawn from the front.
         single = [c for c in parents if c.op is None]
-        if single:
+        if single and recipes is None:
             picks = rng.choice(len(single), size=min(3, len(single)), replace=False)
             for index in sorted(picks.tolist()):
                 for recipe in mutations(single[index].recipes[0]):
