@@ -170,7 +170,7 @@ def procedure(splits: int, seed: int) -> list[dict]:
             unseen_mcc = sample_mcc(unseen_actual, predicted)
             low, high = result.metrics["mcc_ci"]
             inside += low <= np.nan_to_num(unseen_mcc) <= high
-            shown = posterior_draws(result.metrics["cells_by_group"], seed=split)
+            shown = posterior_draws(group_cells(*result.evidence), seed=split)
             seen_later = posterior_draws(group_cells(unseen_actual, predicted, [groups[i] for i in unseen_rows]),
                                          seed=split + 1)
             difference = np.quantile(shown - seen_later, [0.025, 0.975])

@@ -21,6 +21,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import eval_settings
 from app.evals import generation, llm_budget, repository
+from app.evals.llm_cache import RedisAnswerCache
 from app.evals.models import FINISHED, GENERATING, Evaluator, EvaluatorVersion, RunStatus, VersionStatus
 from app.issues import service as issues
 from app.traces import service as traces_service
@@ -285,7 +286,7 @@ def llm_config():
     if not settings.llm_configured:
         return None
     return generation.LLMConfig(base_url=settings.llm_base_url, api_key=settings.llm_api_key,
-                                model=settings.llm_model)
+                                model=settings.llm_model, cache=RedisAnswerCache())
 
 
 def _budget() -> generation.Budget:

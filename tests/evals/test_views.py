@@ -691,3 +691,31 @@ def test_recent_failures_show_input_and_output_and_page_past_twenty(db, factory,
     rest = [results[int(i)] for i in re.findall(r'data-failure="(\d+)"', older)]
     assert rest == [t.id for t in newest_first[20:]]
     assert "Older failures" not in older
+
+
+def test_judge_answers_are_cached_by_prompt_and_trace_content_so_a_rerun_never_pays_twice(
+        db, factory, project, stub_llm, redis_client, monkeypatch):
+    monkeypatch.setenv("SEXTANT_LLM_DAILY_TRACES", "0")  # no daily cap here
+    eval_settings.cache_clear()
+    issue = issue_of(db, project)
+    spec = envelope("judge", model="stub-model", prompt='Fail when the reply says "answer 1".', max_output_tokens=50)
+    judge, version = evaluator(db, project, issue, name="Judge", family="judge", spec=spec)
+    traces = factory.traces(project, 3)
+    ids = [t.id for t in traces]
+    verdicts = service.evaluate_traces(db, project.id, ids, sample=False)
+    assert stub_llm.judge_calls() == 3
+    service._compiled.cache_clear()  # another worker process: nothing in memory
+    again = service.evaluate_traces(db, project.id, ids, sample=False)
+    assert stub_llm.judge_calls() == 3 and [o.trace_id for o in again] == [o.trace_id for o in verdicts]
+    assert len(verdicts) == 1  # "answer 1" appears in one output only
+    traces[0].output = "a new answer"  # changed content: asked again, once
+    db.flush()
+    service._compiled.cache_clear()
+    service.evaluate_traces(db, project.id, ids, sample=False)
+    assert stub_llm.judge_calls() == 4
+    version.spec = envelope("judge", model="stub-model", prompt='Fail when the reply says "answer 2".',
+                            max_output_tokens=50)
+    db.flush()
+    service._compiled.cache_clear()
+    service.evaluate_traces(db, project.id, ids, sample=False)
+    assert stub_llm.judge_calls() == 7  # another prompt: every trace asked again

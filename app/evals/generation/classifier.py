@@ -33,6 +33,7 @@ from .splits import SplitError, inner_folds
 from .workspace import CLASSIFIER_VIEWS, Workspace, view_texts
 
 MAX_FEATURES = 20_000
+CHAR_BLOCK = 2  # textvec blocks: unigrams, bigrams, character n-grams
 MIN_DF = 2
 
 
@@ -44,16 +45,20 @@ def fit_classifier(
     C: float = 1.0,
     with_structure: bool = False,
     threshold: str = "balanced",
+    words_only: bool = False,
     seed: int = 0,
     **_: Any,
 ) -> dict[str, Any]:
     """Fit on `rows` of the workspace. `threshold`: "balanced" keeps 0.5, the natural cut of a
     class-balanced model; "tuned" maximises MCC on inner out-of-fold scores. Which one generalises
-    better depends on the data (tuning is noisy on few examples), so the search tries both."""
+    better depends on the data (tuning is noisy on few examples), so the search tries both.
+    `words_only`: word 1-2-grams, no character n-grams (the plain reference of bench/evals.py)."""
     counts, names = ws.counts(view)
     train_counts = counts[rows]
     y = ws.actual_fail[rows]
     columns = _select_columns(train_counts)
+    if words_only:
+        columns = columns[[textvec.block_of(names[c]) != CHAR_BLOCK for c in columns]]
     idf = _idf(train_counts[:, columns])
     text = _tfidf(train_counts[:, columns], idf)
     structure = _fit_structure([ws.facts[i] for i in rows], y) if with_structure else None

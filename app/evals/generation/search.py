@@ -138,6 +138,11 @@ def base_recipes(ws: Workspace, settings: SearchSettings) -> list[Recipe]:
         views.append("full")
     recipes += [Recipe.of("classifier", view=v, C=1.0, with_structure=False, threshold="balanced") for v in views]
     if views:
+        # The plain reference (word 1-2-grams of input and output, balanced LR): always a candidate,
+        # and `pick` keeps it unless something beats it clearly.
+        recipes.append(Recipe.of("classifier", view="input_output" if "input_output" in views else views[0], C=1.0,
+                                 with_structure=False, threshold="balanced", words_only=True))
+    if views:
         recipes.append(Recipe.of("classifier", view=views[-1], C=1.0, with_structure=True, threshold="balanced"))
         recipes.append(Recipe.of("classifier", view=views[-1], C=1.0, with_structure=False, threshold="tuned"))
     return recipes
