@@ -42,14 +42,15 @@ from app.traces.service import IngestOutcome
 def ingest(session: Session, project_id: int, spans: Sequence[SpanRecord],
            explicit_traces: Iterable[TraceKey] = ()) -> IngestOutcome:
     outcome = traces_flows.ingest(session, project_id, spans, explicit_traces)
-    if outcome.trace_ids:
-        traces_arrived(session, project_id, outcome.trace_ids)
+    traces_arrived(session, project_id, outcome.trace_ids)
     return outcome
 
 
 def traces_arrived(session: Session, project_id: int, trace_ids: Sequence[int]) -> None:
     """New or updated traces (already queued for search indexing by the traces flow): live
     queues sample them, running evaluators judge them."""
+    if not trace_ids:
+        return
     annotations_flows.offer_to_live_queues(session, project_id, trace_ids)
     evals_flows.traces_ingested(session, project_id, trace_ids)
 
