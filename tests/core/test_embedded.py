@@ -62,7 +62,9 @@ def test_embedded_serve_runs_everything_and_stops_cleanly(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
+    console = (tmp_path / "console.txt").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                            stdout=console, stderr=subprocess.STDOUT)
     try:
         wait_until_healthy(base, proc, timeout=90)
         assert run_ping_task(data_dir) == "hello"
@@ -78,6 +80,17 @@ def test_embedded_serve_runs_everything_and_stops_cleanly(tmp_path):
     finally:
         if proc.poll() is None:
             stop(proc, processes_of(proc, data_dir))
+        console.close()
+
+    # The console says where Sextant is, where its data and log are, and how to stop it;
+    # migrations' and Celery's chatter goes to the log.
+    printed = (tmp_path / "console.txt").read_text()
+    assert f"Sextant is running at http://127.0.0.1:{port}" in printed and "Ctrl-C stops it" in printed
+    assert str(data_dir.resolve()) in printed and str(data_dir.resolve() / "sextant.log") in printed
+    for chatter in ("setup plugin", "Running upgrade", "celery@", "superuser", "Uvicorn running"):
+        assert chatter not in printed, chatter
+    logged = (data_dir / "sextant.log").read_text()
+    assert "celery@" in logged and "Uvicorn running" in logged
 
     # A second start finds the same data.
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env)
