@@ -51,7 +51,7 @@ _EXPORTS = {
     "Example": "examples", "TraceView": "examples",
     "apply_file": "files", "fit_file": "files",
     "Budget": "pipeline", "GenerationResult": "pipeline", "InsufficientData": "pipeline",
-    "MIN_PER_LABEL": "pipeline", "generate": "pipeline", "score_spec": "pipeline",
+    "MIN_PER_LABEL": "examples", "generate": "pipeline", "score_spec": "pipeline",
     "LLMClient": "llm", "LLMConfig": "llm", "LLMError": "llm", "MemoryCache": "llm",
     "Confusion": "metrics", "binary_metrics": "metrics", "mcc_interval": "metrics", "mcc": "metrics",
     "chance_reason": "chance",

@@ -11,6 +11,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+# Fewer labelled examples of either label than this: nothing is generated. Here, with no numpy,
+# because the web process reads it (the evaluator list says how many labels an issue needs).
+MIN_PER_LABEL = 8
+
 LABELS = ("pass", "fail")
 
 # Fields a rule can read. "conversation" is every user/assistant message,

@@ -24,15 +24,13 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from .examples import Example, as_examples
+from .examples import MIN_PER_LABEL, Example, as_examples
 from .metrics import binary_metrics
 from .search import Candidate, SearchSettings, fit_candidate, search
 from .spec import compile_spec
 from .llm import client_for
 from .splits import SplitError, cv_folds, holdout_split
 from .workspace import Workspace
-
-MIN_PER_LABEL = 8
 
 
 @dataclass
