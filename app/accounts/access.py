@@ -26,6 +26,7 @@ from app.core.errors import Forbidden, NotAuthenticated, NotFound
 from app.core.security import api_key_hash, bearer_token
 from app.core.settings import auth_settings
 from app.core.templating import remember_for_layout
+from app.core.types import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class ApiKeyIdentity:
 
     id: int
     project_id: int
+    prefix: str = ""
+    name: str = ""  # prefix and name: how the key is named to people (a gate run's trigger)
 
 
 @dataclass
@@ -87,7 +90,7 @@ def _api_key(session: Session, token: str, background: BackgroundTasks) -> ApiKe
         return None
     if len(_recent_keys) >= RECENT_KEYS_MAX:
         _recent_keys.clear()
-    identity = ApiKeyIdentity(id=key.id, project_id=key.project_id)
+    identity = ApiKeyIdentity(id=key.id, project_id=key.project_id, prefix=key.prefix, name=key.name)
     _recent_keys[digest] = (time.monotonic() + auth_settings().api_key_cache_seconds, identity)
     if key.last_used_at is None or utcnow() - key.last_used_at >= timedelta(minutes=1):
         # After the response, once this request's connection is back in the pool: taking a
@@ -211,9 +214,10 @@ def _requested_project_id(request: Request, principal: Principal) -> int | None:
     if raw is None:
         return principal.api_key.project_id if principal.api_key else None
     try:
-        return int(raw)
+        project_id = int(raw)
     except (TypeError, ValueError):
         return None
+    return project_id if 1 <= project_id <= MAX_ID else None  # beyond BIGINT: names no project
 
 
 ProjectViewer = Annotated[ProjectContext, Depends(require_project(Role.viewer))]

@@ -7,6 +7,7 @@ from app.accounts.access import CurrentUser, OrgAdmin, ProjectAdmin, ProjectView
 from app.accounts.schemas import (ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MemberCreate, MemberRead,
                                   ProjectCreate, ProjectRead, ProjectUpdate, UserRead)
 from app.core.deps import SessionDep
+from app.core.types import Id
 
 router = APIRouter(tags=["accounts"])
 
@@ -34,31 +35,31 @@ def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser, 
 
 
 @router.get("/projects/{project_id}", response_model=ProjectRead)
-def get_project(project_id: int, ctx: ProjectViewer) -> ProjectRead:
+def get_project(project_id: Id, ctx: ProjectViewer) -> ProjectRead:
     return _project_read(ctx.project, ctx.role.value)
 
 
 @router.patch("/projects/{project_id}", response_model=ProjectRead)
-def rename_project(project_id: int, body: ProjectUpdate, session: SessionDep, ctx: ProjectAdmin):
+def rename_project(project_id: Id, body: ProjectUpdate, session: SessionDep, ctx: ProjectAdmin):
     project = service.rename_project(session, ctx.project, body.name, actor=ctx.actor)
     return _project_read(project, ctx.role.value)
 
 
 @router.get("/projects/{project_id}/api-keys", response_model=list[ApiKeyRead])
-def list_api_keys(project_id: int, session: SessionDep, ctx: ProjectAdmin):
+def list_api_keys(project_id: Id, session: SessionDep, ctx: ProjectAdmin):
     return repository.api_keys_of(session, ctx.project.id)
 
 
 @router.post("/projects/{project_id}/api-keys", response_model=ApiKeyCreated,
              status_code=status.HTTP_201_CREATED)
-def create_api_key(project_id: int, body: ApiKeyCreate, session: SessionDep, ctx: ProjectAdmin):
+def create_api_key(project_id: Id, body: ApiKeyCreate, session: SessionDep, ctx: ProjectAdmin):
     key, plain = service.create_api_key(session, ctx.project, name=body.name, actor=ctx.actor,
                                         created_by_id=ctx.user.id if ctx.user else None)
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=plain)
 
 
 @router.delete("/projects/{project_id}/api-keys/{key_id}", response_model=ApiKeyRead)
-def revoke_api_key(project_id: int, key_id: int, session: SessionDep, ctx: ProjectAdmin):
+def revoke_api_key(project_id: Id, key_id: Id, session: SessionDep, ctx: ProjectAdmin):
     return service.revoke_api_key(session, ctx.project, key_id, actor=ctx.actor)
 
 

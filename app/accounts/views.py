@@ -15,6 +15,7 @@ from app.core.errors import AppError, NotFound, ServiceUnavailable, TooManyReque
 from app.core.redis import get_redis
 from app.core.settings import auth_settings
 from app.core.templating import form_error, redirect, render
+from app.core.types import Id
 
 router = APIRouter(include_in_schema=False)
 
@@ -166,14 +167,14 @@ def create_project(request: Request, session: SessionDep, user: CurrentUser, org
 
 
 @router.get("/projects/{project_id}/settings", response_class=HTMLResponse)
-def project_settings(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
+def project_settings(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
     return render(request, "accounts/project_settings.html",
                   {"project": ctx.project, "keys": repository.api_keys_of(session, ctx.project.id),
                    "nav": "settings"})
 
 
 @router.post("/projects/{project_id}/settings/name")
-def rename_project(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def rename_project(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
                    name: FormStr) -> Response:
     try:
         service.rename_project(session, ctx.project, name, actor=ctx.actor)
@@ -183,7 +184,7 @@ def rename_project(project_id: int, request: Request, session: SessionDep, ctx: 
 
 
 @router.post("/projects/{project_id}/settings/api-keys")
-def create_api_key(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def create_api_key(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
                    name: Annotated[str, Form()] = "") -> Response:
     _, plain = service.create_api_key(session, ctx.project, name=name, actor=ctx.actor,
                                       created_by_id=ctx.user.id if ctx.user else None)
@@ -193,7 +194,7 @@ def create_api_key(project_id: int, request: Request, session: SessionDep, ctx: 
 
 
 @router.post("/projects/{project_id}/settings/api-keys/{key_id}/revoke")
-def revoke_api_key(project_id: int, key_id: int, request: Request, session: SessionDep,
+def revoke_api_key(project_id: Id, key_id: Id, request: Request, session: SessionDep,
                    ctx: ProjectAdmin) -> Response:
     service.revoke_api_key(session, ctx.project, key_id, actor=ctx.actor)
     return render(request, "accounts/_api_keys.html",
@@ -226,7 +227,7 @@ def add_member(request: Request, session: SessionDep, organization: OrgAdmin, us
 
 
 @router.post("/settings/members/{user_id}/role")
-def change_member_role(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+def change_member_role(user_id: Id, request: Request, session: SessionDep, organization: OrgAdmin,
                        user: CurrentUser, role: FormStr) -> Response:
     member = service.change_role(session, organization, user_id, role, actor=user)
     return _members(request, session, organization,
@@ -234,7 +235,7 @@ def change_member_role(user_id: int, request: Request, session: SessionDep, orga
 
 
 @router.post("/settings/members/{user_id}/active")
-def set_member_active(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+def set_member_active(user_id: Id, request: Request, session: SessionDep, organization: OrgAdmin,
                       user: CurrentUser, active: Annotated[bool, Form()]) -> Response:
     member = service.set_active(session, organization, user_id, active, actor=user)
     done = "reactivated" if active else "deactivated; their sessions have ended"
@@ -242,7 +243,7 @@ def set_member_active(user_id: int, request: Request, session: SessionDep, organ
 
 
 @router.post("/settings/members/{user_id}/password-reset")
-def issue_password_reset(user_id: int, request: Request, session: SessionDep, organization: OrgAdmin,
+def issue_password_reset(user_id: Id, request: Request, session: SessionDep, organization: OrgAdmin,
                          user: CurrentUser) -> Response:
     token = service.password_reset_link_token(session, organization, user_id, actor=user)
     member = service.member_of(session, organization, user_id)

@@ -10,6 +10,7 @@ from app.annotations.schemas import (AnnotationCreate, AnnotationRead, LabelRead
                                      QueueItemsAdded, QueueRead)
 from app.core.deps import SessionDep
 from app.core.errors import NotFound
+from app.core.types import Id
 from app.traces import repository as traces_repository
 
 router = APIRouter(tags=["annotations"])
@@ -55,7 +56,7 @@ def create_annotation(body: AnnotationCreate, ctx: ProjectAnnotator, session: Se
 
 
 @router.get("/traces/{trace_id}/label", response_model=LabelRead)
-def trace_label(trace_id: int, ctx: ProjectViewer, session: SessionDep) -> LabelRead:
+def trace_label(trace_id: Id, ctx: ProjectViewer, session: SessionDep) -> LabelRead:
     if traces_repository.get_trace(session, ctx.project.id, trace_id) is None:
         raise NotFound("No such trace in this project.")
     label = service.labels_for_traces(session, [trace_id])[trace_id]

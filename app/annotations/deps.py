@@ -8,9 +8,10 @@ from app.accounts.access import ProjectAccess
 from app.annotations import service
 from app.annotations.models import AnnotationQueue
 from app.core.deps import SessionDep
+from app.core.types import Id
 
 
-def project_queue(queue_id: int, session: SessionDep, access: ProjectAccess) -> AnnotationQueue:
+def project_queue(queue_id: Id, session: SessionDep, access: ProjectAccess) -> AnnotationQueue:
     return service.get_queue(session, access.project.id, queue_id)
 
 

@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.types import Id
 from app.traces.filters import FILTER_FIELDS
 
 
@@ -12,9 +13,9 @@ class QueueCreate(BaseModel):
     annotators_per_item: int = Field(default=1, ge=1, le=5)
     filter: dict = Field(default_factory=dict, description=f"Explorer filter fields: {', '.join(FILTER_FIELDS)}")
     sampling_rate: float = Field(default=1.0, gt=0, le=1)
-    cap: int | None = Field(default=None, ge=1)
+    cap: int | None = Field(default=None, ge=1, le=2**31 - 1)
     live: bool = False
-    member_ids: list[int] = Field(default_factory=list, description="Empty: every annotator and admin")
+    member_ids: list[Id] = Field(default_factory=list, description="Empty: every annotator and admin")
 
 
 class QueueRead(BaseModel):
@@ -32,7 +33,7 @@ class QueueRead(BaseModel):
 
 
 class QueueItemsAdd(BaseModel):
-    trace_ids: list[int] = Field(default_factory=list, max_length=10_000)
+    trace_ids: list[Id] = Field(default_factory=list, max_length=10_000)
     matching: dict | None = Field(default=None, description="Add every trace matching this explorer filter")
     limit: int = Field(default=10_000, ge=1, le=100_000, description="At most this many for `matching`")
 
@@ -50,11 +51,11 @@ class QueueItemsAdded(BaseModel):
 class AnnotationCreate(BaseModel):
     """A label for a trace: for importing existing labels, or annotating from code."""
 
-    trace_id: int | None = None
+    trace_id: Id | None = None
     trace_external_id: str | None = Field(default=None, max_length=256)
     verdict: Literal["pass", "fail"]
     feedback: str = Field(default="", max_length=20_000, description="Required when the verdict is fail")
-    issue_ids: list[int] = Field(default_factory=list)
+    issue_ids: list[Id] = Field(default_factory=list)
     issues: list[str] = Field(default_factory=list, description="Issue titles; unknown titles create issues")
     corrected_output: str | None = None
     annotator: str = Field(default="api", min_length=1, max_length=100,

@@ -29,6 +29,7 @@ from app.core.deps import SessionDep
 from app.core.errors import AppError, NotAuthenticated, Unprocessable, is_htmx
 from app.core.settings import annotation_settings
 from app.core.templating import form_error, is_partial, redirect, render
+from app.core.types import Id
 from app.issues import repository as issues_repository
 from app.traces import repository as traces_repository
 from app.traces import service as traces_service
@@ -103,7 +104,7 @@ def queue_cards(session: Session, ctx: ProjectContext, queues: Sequence[Annotati
 
 
 @router.get("/projects/{project_id}/queues", response_class=HTMLResponse)
-def queue_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep) -> HTMLResponse:
+def queue_list(project_id: Id, request: Request, ctx: ProjectViewer, session: SessionDep) -> HTMLResponse:
     cards = queue_cards(session, ctx, repository.queues_of(session, ctx.project.id))
     return render(request, "annotations/list.html", {
         "nav": "queues", "project": ctx.project, "cards": cards, "is_admin": ctx.role.at_least(Role.admin)})
@@ -211,12 +212,12 @@ def refused_queue_form(request: Request, session: Session, ctx: ProjectContext, 
 
 
 @router.get("/projects/{project_id}/queues/new", response_class=HTMLResponse)
-def new_queue_page(project_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep) -> HTMLResponse:
+def new_queue_page(project_id: Id, request: Request, ctx: ProjectAdmin, session: SessionDep) -> HTMLResponse:
     return render(request, "annotations/queue_form.html", queue_form_context(session, ctx, QueueForm(), None))
 
 
 @router.post("/projects/{project_id}/queues")
-def create_queue(project_id: int, request: Request, ctx: ProjectAdmin, session: SessionDep,
+def create_queue(project_id: Id, request: Request, ctx: ProjectAdmin, session: SessionDep,
                  form: QueueFormData) -> Response:
     try:
         queue = service.create_queue(session, ctx.project, spec_of(form), actor=signed_in(ctx))
@@ -227,14 +228,14 @@ def create_queue(project_id: int, request: Request, ctx: ProjectAdmin, session: 
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/edit", response_class=HTMLResponse)
-def edit_queue_page(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+def edit_queue_page(project_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                     session: SessionDep) -> HTMLResponse:
     form = QueueForm.of_queue(queue, repository.member_ids(session, queue.id))
     return render(request, "annotations/queue_form.html", queue_form_context(session, ctx, form, queue))
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/edit")
-def update_queue(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep, session: SessionDep,
+def update_queue(project_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep, session: SessionDep,
                  form: QueueFormData) -> Response:
     try:
         service.check_queue_name_free(session, ctx.project.id, form.name, queue.id)
@@ -245,7 +246,7 @@ def update_queue(project_id: int, request: Request, ctx: ProjectAdmin, queue: Qu
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/fill", response_class=HTMLResponse)
-def fill_queue(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+def fill_queue(project_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                session: SessionDep) -> HTMLResponse:
     added = service.fill_from_filter(session, queue)
     _, total = repository.progress(session, queue.id)
@@ -275,7 +276,7 @@ async def read_add_request(request: Request) -> AddRequest:
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/add", response_class=HTMLResponse)
-def add_to_queue(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
+def add_to_queue(project_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
                  sent: Annotated[AddRequest, Depends(read_add_request)]) -> Response:
     """Add from the explorer: form fields `trace_ids` (repeated), or `matching=1` with the explorer's
     filter in the query string (its own URL parameters: q, name, model, tag, release, environment,
@@ -351,7 +352,7 @@ def issue_choices(session: Session, project_id: int) -> list:
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}", response_class=HTMLResponse)
-def queue_page(project_id: int, request: Request, ctx: ProjectViewer, queue: QueueDep, session: SessionDep,
+def queue_page(project_id: Id, request: Request, ctx: ProjectViewer, queue: QueueDep, session: SessionDep,
                added: int | None = None) -> HTMLResponse:
     progress = service.progress(session, queue)
     # Labelling is blind: other people's verdicts (disputes, agreement) are for admins only,
@@ -368,7 +369,7 @@ def queue_page(project_id: int, request: Request, ctx: ProjectViewer, queue: Que
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/agreement", response_class=HTMLResponse)
-def queue_agreement(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+def queue_agreement(project_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                     session: SessionDep) -> HTMLResponse:
     """The agreement figures, asked for by the queue page once it is shown: they read every
     annotation of the queue, which takes seconds on a queue of 100,000 items."""
@@ -387,7 +388,7 @@ class AdjudicationForm(BaseModel):
 
 @router.post("/projects/{project_id}/queues/{queue_id}/traces/{trace_id}/adjudicate",
              response_class=HTMLResponse)
-def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+def adjudicate(project_id: Id, trace_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                session: SessionDep, form: Annotated[AdjudicationForm, Form()]) -> HTMLResponse:
     item = service.queue_item_for_trace(session, queue, trace_id)
     try:
@@ -402,7 +403,7 @@ def adjudicate(project_id: int, trace_id: int, request: Request, ctx: ProjectAdm
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/settled", response_class=HTMLResponse)
-def settled_page(project_id: int, request: Request, ctx: ProjectAdmin, queue: QueueDep,
+def settled_page(project_id: Id, request: Request, ctx: ProjectAdmin, queue: QueueDep,
                  session: SessionDep) -> HTMLResponse:
     """Disputes settled by adjudication: who decided, why, and what it replaced; each revisable."""
     disputes = settled_disputes_of(session, queue)
@@ -541,7 +542,7 @@ def workbench(request: Request, session: Session, ctx: ProjectContext, queue: An
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/progress", response_class=HTMLResponse)
-def workbench_progress(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
+def workbench_progress(project_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                        session: SessionDep) -> HTMLResponse:
     """The workbench header's progress: done / total, and how many are mine."""
     return render(request, "annotations/_progress.html",
@@ -549,7 +550,7 @@ def workbench_progress(project_id: int, request: Request, ctx: ProjectAnnotator,
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/annotate", response_class=HTMLResponse)
-def annotate_next(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
+def annotate_next(project_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                   session: SessionDep) -> Response:
     user = signed_in(ctx)
     item = service.next_item(session, queue, user)
@@ -559,7 +560,7 @@ def annotate_next(project_id: int, request: Request, ctx: ProjectAnnotator, queu
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
-def annotate_item(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
+def annotate_item(project_id: Id, item_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                   session: SessionDep) -> HTMLResponse:
     user = signed_in(ctx)
     item = service.open_item(session, queue, item_id, user)
@@ -567,7 +568,7 @@ def annotate_item(project_id: int, item_id: int, request: Request, ctx: ProjectA
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}", response_class=HTMLResponse)
-def submit_annotation(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
+def submit_annotation(project_id: Id, item_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
                       session: SessionDep, form: Annotated[JudgementForm, Form()]) -> HTMLResponse:
     user = signed_in(ctx)
     item = service.open_item(session, queue, item_id, user)
@@ -581,7 +582,7 @@ def submit_annotation(project_id: int, item_id: int, request: Request, ctx: Proj
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/skip", response_class=HTMLResponse)
-def skip_item(project_id: int, item_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
+def skip_item(project_id: Id, item_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep,
               session: SessionDep) -> HTMLResponse:
     user = signed_in(ctx)
     service.skip(session, queue, item_id, user)
@@ -589,7 +590,7 @@ def skip_item(project_id: int, item_id: int, request: Request, ctx: ProjectAnnot
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/skipped", response_class=HTMLResponse)
-def skipped_list(project_id: int, queue_id: int, request: Request, ctx: ProjectAnnotator,
+def skipped_list(project_id: Id, queue_id: Id, request: Request, ctx: ProjectAnnotator,
                  session: SessionDep) -> HTMLResponse:
     """The items I skipped that are still open, each one a click away from the workbench."""
     queue = service.get_queue(session, ctx.project.id, queue_id)
@@ -599,7 +600,7 @@ def skipped_list(project_id: int, queue_id: int, request: Request, ctx: ProjectA
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/unskip")
-def unskip_item(project_id: int, queue_id: int, item_id: int, request: Request, ctx: ProjectAnnotator,
+def unskip_item(project_id: Id, queue_id: Id, item_id: Id, request: Request, ctx: ProjectAnnotator,
                 session: SessionDep) -> Response:
     queue = service.get_queue(session, ctx.project.id, queue_id)
     item = service.unskip(session, queue, item_id, signed_in(ctx))
@@ -607,15 +608,15 @@ def unskip_item(project_id: int, queue_id: int, item_id: int, request: Request, 
 
 
 @router.post("/projects/{project_id}/queues/{queue_id}/items/{item_id}/lock")
-def renew_lock(project_id: int, item_id: int, ctx: ProjectAnnotator, queue: QueueDep,
+def renew_lock(project_id: Id, item_id: Id, ctx: ProjectAnnotator, queue: QueueDep,
                session: SessionDep) -> Response:
     service.renew_lock(session, queue, item_id, signed_in(ctx))
     return Response(status_code=204)
 
 
 @router.get("/projects/{project_id}/queues/{queue_id}/previous", response_class=HTMLResponse)
-def previous_item(project_id: int, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
-                  before: int | None = None) -> Response:
+def previous_item(project_id: Id, request: Request, ctx: ProjectAnnotator, queue: QueueDep, session: SessionDep,
+                  before: Id | None = None) -> Response:
     """My annotation before the one on screen (or my latest), opened for editing."""
     user = signed_in(ctx)
     service.check_can_annotate(session, queue, user)

@@ -139,6 +139,16 @@ def database_unavailable(request: Request, exc: sa_exc.SQLAlchemyError) -> Respo
                           headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
 
 
+def value_refused(request: Request, exc: sa_exc.DataError) -> Response:
+    """Postgres (or the driver) refused a value: SQLSTATE class 22, a NUL character in text, a
+    number out of range. Input that got past validation is still bad input: 422, not 500, and a
+    warning in the log, since a field's own validation should say it better."""
+    diag = getattr(exc.orig, "diag", None)
+    reason = getattr(diag, "message_primary", None) or str(exc.orig).splitlines()[0]
+    log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, reason)
+    return error_response(request, 422, "validation_error", f"A value cannot be stored: {reason}.")
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> Response:
@@ -163,6 +173,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(sa_exc.TimeoutError, database_unavailable)
     app.add_exception_handler(sa_exc.DBAPIError, database_unavailable)
+    app.add_exception_handler(sa_exc.DataError, value_refused)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:

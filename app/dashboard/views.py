@@ -9,6 +9,7 @@ from app.accounts import repository as accounts_repository
 from app.accounts.access import CurrentUser, ProjectViewer
 from app.core.deps import SessionDep
 from app.core.templating import render
+from app.core.types import Id
 from app.dashboard import service
 
 router = APIRouter(include_in_schema=False)
@@ -19,7 +20,7 @@ ToQuery = Annotated[str | None, Query(alias="to")]
 
 
 @router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
-def dashboard_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer,
+def dashboard_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer,
                    range_: RangeQuery = None, start: FromQuery = None, end: ToQuery = None,
                    release: str | None = None, environment: str | None = None) -> HTMLResponse:
     view = service.parse_view(range_, start, end, release, environment)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response, status
 from app.accounts.access import ProjectAdmin, ProjectViewer
 from app.core.deps import SessionDep
 from app.core.errors import NotFound
+from app.core.types import Id
 from app.evals import flows, repository, service
 from app.evals.deps import EvaluatorDep
 from app.evals.schemas import (BackfillCreate, EvaluatorRead, EvaluatorUpdate, FailureRate, GenerateRequest,
@@ -69,7 +70,7 @@ def add_manual_version(body: ManualVersionCreate, ctx: ProjectAdmin, evaluator: 
 
 
 @router.post("/evaluators/{evaluator_id}/versions/{version_id}/activate", response_model=EvaluatorRead)
-def activate(version_id: int, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep,
+def activate(version_id: Id, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep,
              allow_weak: bool = False):
     """409 for a version no better than chance, unless allow_weak=true."""
     service.activate(session, evaluator, service.get_version(session, evaluator, version_id), allow_weak=allow_weak)
@@ -94,7 +95,7 @@ def failure_rate(ctx: ProjectViewer, evaluator: EvaluatorDep, session: SessionDe
 @router.get("/issues/{issue_id}/examples.jsonl", response_class=Response,
             summary="The issue's labelled examples, one JSON object per line (the input of `sextant evals fit`)",
             responses={200: {"content": {"application/x-ndjson": {}}}})
-def labelled_examples(issue_id: int, ctx: ProjectViewer, session: SessionDep) -> Response:
+def labelled_examples(issue_id: Id, ctx: ProjectViewer, session: SessionDep) -> Response:
     examples = service.labelled_examples(session, ctx.project.id, issue_id)
     lines = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in examples)
     return Response(lines, media_type="application/x-ndjson",
@@ -108,11 +109,11 @@ def start_backfill(body: BackfillCreate, ctx: ProjectAdmin, session: SessionDep)
 
 
 @router.get("/eval-runs/{run_id}", response_model=RunRead)
-def get_run(run_id: int, ctx: ProjectViewer, session: SessionDep):
+def get_run(run_id: Id, ctx: ProjectViewer, session: SessionDep):
     return service.get_run(session, ctx.project.id, run_id)
 
 
 @router.post("/eval-runs/{run_id}/cancel", response_model=RunRead,
              summary="Cancel a queued or running backfill (verdicts already stored stay)")
-def cancel_run(run_id: int, ctx: ProjectAdmin, session: SessionDep):
+def cancel_run(run_id: Id, ctx: ProjectAdmin, session: SessionDep):
     return service.cancel_backfill(session, ctx.project.id, run_id)

@@ -6,11 +6,12 @@ from fastapi import Depends
 
 from app.accounts.access import ProjectAccess
 from app.core.deps import SessionDep
+from app.core.types import Id
 from app.evals import service
 from app.evals.models import Evaluator
 
 
-def project_evaluator(evaluator_id: int, session: SessionDep, access: ProjectAccess) -> Evaluator:
+def project_evaluator(evaluator_id: Id, session: SessionDep, access: ProjectAccess) -> Evaluator:
     return service.get_evaluator(session, access.project.id, evaluator_id)
 
 

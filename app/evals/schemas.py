@@ -3,13 +3,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.types import Id
+
 
 class GenerateRequest(BaseModel):
-    issue_id: int
+    issue_id: Id
 
 
 class ManualEvaluatorCreate(BaseModel):
-    issue_id: int
+    issue_id: Id
     name: str = Field(min_length=1, max_length=300)
     spec: dict[str, Any] = Field(description="An evaluator spec: rule, regex, structure, or judge prompt")
 
@@ -64,7 +66,7 @@ class EvaluatorRead(BaseModel):
 
 
 class BackfillCreate(BaseModel):
-    evaluator_ids: list[int] = Field(min_length=1)
+    evaluator_ids: list[Id] = Field(min_length=1)
     filter: dict = Field(default_factory=dict, description="Explorer filter fields, e.g. start_from/start_to")
 
 

@@ -25,6 +25,7 @@ from app.core.deps import SessionDep
 from app.core.errors import AppError, Unprocessable, is_htmx
 from app.core.settings import eval_settings
 from app.core.templating import form_error, redirect, render, templates
+from app.core.types import Id
 from app.evals import flows, generation, llm_budget, repository, service
 from app.evals.deps import EvaluatorDep
 from app.evals.models import GENERATING, EvalRun, Evaluator, EvaluatorVersion, RunStatus
@@ -154,7 +155,7 @@ def issues_without_evaluator(session: Session, ctx: ProjectContext, issues: dict
 
 
 @router.get("/projects/{project_id}/evaluators", response_class=HTMLResponse)
-def evaluators_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> HTMLResponse:
+def evaluators_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer) -> HTMLResponse:
     context = list_context(session, ctx)
     if is_htmx(request) and request.headers.get("hx-target") == "evaluator-table":
         return render(request, "evals/_evaluator_table.html", context)
@@ -162,8 +163,8 @@ def evaluators_page(project_id: int, request: Request, session: SessionDep, ctx:
 
 
 @router.post("/projects/{project_id}/evaluators/generate")
-def generate(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
-             issue_id: Annotated[int, Form()]) -> Response:
+def generate(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
+             issue_id: Annotated[Id, Form()]) -> Response:
     """Generate the issue's evaluator in the background, then show its page (which polls)."""
     try:
         version = flows.request_generation(session, ctx.project.id, issue_id, actor_id=_user_id(ctx))
@@ -236,14 +237,14 @@ def manual_context(session: Session, ctx: ProjectContext, form: ManualForm,
 
 
 @router.get("/projects/{project_id}/evaluators/new", response_class=HTMLResponse)
-def manual_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
-                issue_id: int | None = None) -> HTMLResponse:
+def manual_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                issue_id: Id | None = None) -> HTMLResponse:
     return render(request, "evals/new.html", manual_context(session, ctx, ManualForm(issue_id=issue_id)))
 
 
 @router.post("/projects/{project_id}/evaluators")
-def create_manual(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
-                  issue_id: Annotated[int, Form()], name: FormStr = "", kind: FormStr = "rule",
+def create_manual(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                  issue_id: Annotated[Id, Form()], name: FormStr = "", kind: FormStr = "rule",
                   field: FormStr = "output", match: FormStr = "phrase", mode: FormStr = "contains",
                   pattern: FormStr = "", case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
     """Scored on every label at once (like the API); a refused spec comes back in the form, as typed."""
@@ -253,7 +254,7 @@ def create_manual(project_id: int, request: Request, session: SessionDep, ctx: P
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/edit", response_class=HTMLResponse)
-def edit_manual_page(project_id: int, request: Request, session: SessionDep,
+def edit_manual_page(project_id: Id, request: Request, session: SessionDep,
                      ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     """The latest version of a hand-written evaluator in the form, to save as the next version."""
     service.check_hand_written(evaluator)
@@ -264,7 +265,7 @@ def edit_manual_page(project_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions")
-def add_manual_version(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def add_manual_version(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
                        evaluator: EvaluatorDep, kind: FormStr = "rule", field: FormStr = "output",
                        match: FormStr = "phrase", mode: FormStr = "contains", pattern: FormStr = "",
                        case_sensitive: FormStr = "", prompt: FormStr = "") -> Response:
@@ -313,7 +314,7 @@ def runs_context(session: Session, ctx: ProjectContext, evaluator: Evaluator, ve
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}", response_class=HTMLResponse)
-def evaluator_page(project_id: int, request: Request, session: SessionDep,
+def evaluator_page(project_id: Id, request: Request, session: SessionDep,
                    ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     context = detail_context(session, ctx, evaluator)
     context.update(runs_context(session, ctx, evaluator, context["versions"]))
@@ -345,14 +346,14 @@ def render_parts(request: Request, session: Session, ctx: ProjectContext, evalua
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/versions", response_class=HTMLResponse)
-def versions_part(project_id: int, request: Request, session: SessionDep,
+def versions_part(project_id: Id, request: Request, session: SessionDep,
                   ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     """Polled while a version is generating; stops (no trigger left) once none is."""
     return render_parts(request, session, ctx, evaluator)
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate")
-def activate(project_id: int, version_id: int, request: Request, session: SessionDep,
+def activate(project_id: Id, version_id: Id, request: Request, session: SessionDep,
              ctx: ProjectAdmin, evaluator: EvaluatorDep, allow_weak: Annotated[str, Form()] = "") -> HTMLResponse:
     service.activate(session, evaluator, service.get_version(session, evaluator, version_id),
                      allow_weak=allow_weak == "1")
@@ -360,14 +361,14 @@ def activate(project_id: int, version_id: int, request: Request, session: Sessio
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/deactivate")
-def deactivate(project_id: int, request: Request, session: SessionDep,
+def deactivate(project_id: Id, request: Request, session: SessionDep,
                ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     service.deactivate(session, evaluator)
     return render_parts(request, session, ctx, evaluator)
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/regenerate")
-def regenerate(project_id: int, request: Request, session: SessionDep,
+def regenerate(project_id: Id, request: Request, session: SessionDep,
                ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     """A new version from the issue's current labels (generated evaluators only)."""
     if evaluator.origin != "generated" or evaluator.issue_id is None:
@@ -377,7 +378,7 @@ def regenerate(project_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/sampling")
-def set_sampling(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
+def set_sampling(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
                  sampling_percent: FormStr) -> HTMLResponse:
     context = {"project": ctx.project, "evaluator": evaluator, "sampling_percent": sampling_percent}
     try:
@@ -432,7 +433,7 @@ def backfill_choices() -> dict:
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/backfills")
-def start_backfill(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
+def start_backfill(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin, evaluator: EvaluatorDep,
                    form: Annotated[BackfillForm, Depends(read_backfill_form)]) -> HTMLResponse:
     """Start a run over past traces; the form comes back (with any error), the run list out of band."""
     context = {"project": ctx.project, "evaluator": evaluator, "backfill": form, **backfill_choices()}
@@ -445,14 +446,14 @@ def start_backfill(project_id: int, request: Request, session: SessionDep, ctx: 
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/runs", response_class=HTMLResponse)
-def runs_part(project_id: int, request: Request, session: SessionDep,
+def runs_part(project_id: Id, request: Request, session: SessionDep,
               ctx: ProjectViewer, evaluator: EvaluatorDep) -> HTMLResponse:
     """Polled while a run is queued or running."""
     return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
 
 
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/runs/{run_id}/cancel")
-def cancel_run(project_id: int, run_id: int, request: Request, session: SessionDep,
+def cancel_run(project_id: Id, run_id: Id, request: Request, session: SessionDep,
                ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
     service.cancel_backfill(session, ctx.project.id, run_id)
     return render(request, "evals/_runs.html", runs_context(session, ctx, evaluator))
@@ -473,7 +474,7 @@ templates.env.globals["evals_run_progress"] = run_progress
 
 
 @router.get("/projects/{project_id}/traces/{trace_id}/evaluations", response_class=HTMLResponse)
-def trace_evaluations(project_id: int, trace_id: int, request: Request, session: SessionDep,
+def trace_evaluations(project_id: Id, trace_id: Id, request: Request, session: SessionDep,
                       ctx: ProjectViewer) -> HTMLResponse:
     trace = traces_service.get_trace(session, ctx.project.id, trace_id)
     rows = repository.trace_evaluations(session, trace.id)

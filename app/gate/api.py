@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectContext, ProjectViewer
 from app.accounts.models import ApiKey
 from app.core.deps import SessionDep
+from app.core.types import Id
 from app.gate import flows, repository, service
 from app.gate.schemas import (GateRunCreate, GateRunRead, GateRunSummary, GateThresholds, GateThresholdsRead,
                               OutputsReceived)
@@ -41,7 +42,7 @@ def create_run(body: GateRunCreate, ctx: ProjectAnnotator, session: SessionDep):
 @router.post("/gate-runs/{run_id}/outputs", response_model=OutputsReceived,
              summary="Add a chunk of candidate outputs (JSON lines: id, input, output, messages?, metadata?)",
              openapi_extra={"requestBody": {"content": {"application/x-ndjson": {}}}})
-def add_outputs(run_id: int, ctx: ProjectAnnotator, session: SessionDep,
+def add_outputs(run_id: Id, ctx: ProjectAnnotator, session: SessionDep,
                 body: Annotated[bytes, Depends(ndjson_body)]):
     rows = service.parse_outputs(body)
     run = service.add_outputs(session, service.get_run(session, ctx.project.id, run_id, for_update=True), rows)
@@ -50,12 +51,12 @@ def add_outputs(run_id: int, ctx: ProjectAnnotator, session: SessionDep,
 
 @router.post("/gate-runs/{run_id}/start", response_model=GateRunRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Every output is in: evaluate them in the worker")
-def start_run(run_id: int, ctx: ProjectAnnotator, session: SessionDep):
+def start_run(run_id: Id, ctx: ProjectAnnotator, session: SessionDep):
     return flows.start(session, service.get_run(session, ctx.project.id, run_id, for_update=True))
 
 
 @router.get("/gate-runs/{run_id}", response_model=GateRunRead, summary="A gate run: progress, then its report")
-def get_run(run_id: int, ctx: ProjectViewer, session: SessionDep):
+def get_run(run_id: Id, ctx: ProjectViewer, session: SessionDep):
     return service.get_run(session, ctx.project.id, run_id)
 
 

@@ -10,6 +10,7 @@ from app.core.deps import SessionDep
 from app.accounts.models import Role
 from app.core.errors import Unprocessable
 from app.core.templating import is_partial, redirect, render
+from app.core.types import Id
 from app.gate import repository, service
 from app.gate.schemas import GateThresholds
 
@@ -17,7 +18,7 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/projects/{project_id}/gate-runs", response_class=HTMLResponse)
-def runs_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer,
+def runs_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer,
               release: str | None = None) -> HTMLResponse:
     runs = repository.runs_of(session, project_id, release or None)
     return render(request, "gate/list.html", {
@@ -26,7 +27,7 @@ def runs_page(project_id: int, request: Request, session: SessionDep, ctx: Proje
 
 
 @router.post("/projects/{project_id}/gate-settings")
-def save_thresholds(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def save_thresholds(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
                     max_increase_points: Annotated[float, Form()], min_sample: Annotated[int, Form()]) -> Response:
     try:
         values = GateThresholds(max_increase=max_increase_points / 100, min_sample=min_sample)
@@ -37,7 +38,7 @@ def save_thresholds(project_id: int, request: Request, session: SessionDep, ctx:
 
 
 @router.get("/projects/{project_id}/gate-runs/{run_id}", response_class=HTMLResponse)
-def run_page(project_id: int, run_id: int, request: Request, session: SessionDep,
+def run_page(project_id: Id, run_id: Id, request: Request, session: SessionDep,
              ctx: ProjectViewer) -> HTMLResponse:
     run = service.get_run(session, project_id, run_id)
     context = {"project": ctx.project, "run": run, "nav": "dashboard",

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app.accounts.access import ProjectAdmin, ProjectAnnotator, ProjectViewer
 from app.core.db import utcnow
 from app.core.deps import SessionDep
+from app.core.types import Id
 from app.issues import alerts, flows, lifecycle, repository, service, stats
 from app.issues.deps import IssueDep
 from app.issues.lifecycle import Actor, State
@@ -62,14 +63,14 @@ def get_issue(ctx: ProjectViewer, issue: IssueDep, session: SessionDep) -> Issue
 
 
 @router.patch("/issues/{issue_id}", response_model=IssueDetail)
-def update_issue(issue_id: int, body: IssueUpdate, ctx: ProjectAnnotator, session: SessionDep) -> IssueDetail:
+def update_issue(issue_id: Id, body: IssueUpdate, ctx: ProjectAnnotator, session: SessionDep) -> IssueDetail:
     issue = service.get_issue(session, ctx.project.id, issue_id, for_update=True)
     service.update_issue(session, issue, actor=ctx.actor, title=body.title, description=body.description)
     return _detail(session, issue)
 
 
 @router.post("/issues/{issue_id}/transitions", response_model=IssueDetail)
-def transition_issue(issue_id: int, body: TransitionCreate, ctx: ProjectAnnotator,
+def transition_issue(issue_id: Id, body: TransitionCreate, ctx: ProjectAnnotator,
                      session: SessionDep) -> IssueDetail:
     """Move the issue. 409 when the state machine forbids it (`details.allowed` lists the
     states it may go to), 422 when the move needs a reason."""
@@ -78,7 +79,7 @@ def transition_issue(issue_id: int, body: TransitionCreate, ctx: ProjectAnnotato
 
 
 @router.post("/issues/{issue_id}/merge", response_model=IssueDetail)
-def merge_issue(issue_id: int, body: MergeCreate, ctx: ProjectAdmin, session: SessionDep) -> IssueDetail:
+def merge_issue(issue_id: Id, body: MergeCreate, ctx: ProjectAdmin, session: SessionDep) -> IssueDetail:
     """Merge this issue into `target_id`; returns the target."""
     target = flows.merge(session, ctx.project.id, issue_id, body.target_id, actor=ctx.actor)
     return _detail(session, target)

@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.core.types import Id
 from app.issues.lifecycle import State
 
 SortKey = Literal["occurrences", "trend", "last_seen"]
@@ -25,7 +26,7 @@ class TransitionCreate(BaseModel):
 
 
 class MergeCreate(BaseModel):
-    target_id: int = Field(description="The issue that absorbs this one")
+    target_id: Id = Field(description="The issue that absorbs this one")
 
 
 class EvaluatorFigureRead(BaseModel):

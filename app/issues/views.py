@@ -22,6 +22,7 @@ from app.core.db import utcnow
 from app.core.deps import SessionDep
 from app.core.errors import AppError, is_htmx
 from app.core.templating import form_error, redirect, render, templates
+from app.core.types import Id
 from app.issues import alerts, flows, lifecycle, repository, service, stats, suggestions, webhooks
 from app.issues.deps import IssueDep, WebhookDep
 from app.issues.lifecycle import Actor, State
@@ -104,7 +105,7 @@ def board_context(session: Session, ctx: ProjectContext, query: BoardQuery) -> d
 
 
 @router.get("/projects/{project_id}/issues", response_class=HTMLResponse)
-def board_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer,
+def board_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer,
                state: Annotated[list[str], Query()] = [], q: str = "", has_evaluator: str = "",
                sort: str = "last_seen") -> Response:
     context = board_context(session, ctx, BoardQuery.build(state, q, has_evaluator, sort))
@@ -114,7 +115,7 @@ def board_page(project_id: int, request: Request, session: SessionDep, ctx: Proj
 
 
 @router.post("/projects/{project_id}/issues")
-def create_issue(project_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator,
+def create_issue(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAnnotator,
                        title: FormStr, description: Annotated[str, Form()] = "") -> Response:
     try:
         issue = service.create_issue(session, ctx.project.id, title, actor=ctx.actor, description=description,
@@ -126,7 +127,7 @@ def create_issue(project_id: int, request: Request, session: SessionDep, ctx: Pr
 
 
 @router.get("/projects/{project_id}/issues/{issue_id}/move", response_class=HTMLResponse)
-def move_form(project_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator, issue: IssueDep,
+def move_form(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAnnotator, issue: IssueDep,
               to: str, view: str = "board") -> Response:
     """The small form asking why (resolve: what was fixed, which release; ignore: why it does not matter)."""
     return render(request, "issues/_move_form.html", {"project": ctx.project, "issue": issue, "to_state": to,
@@ -134,7 +135,7 @@ def move_form(project_id: int, request: Request, session: SessionDep, ctx: Proje
 
 
 @router.post("/projects/{project_id}/issues/{issue_id}/transition")
-def transition(project_id: int, issue_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator,
+def transition(project_id: Id, issue_id: Id, request: Request, session: SessionDep, ctx: ProjectAnnotator,
                to_state: FormStr, reason: FormStr = "", view: FormStr = "board", from_form: FormStr = "",
                state: FormList = [], q: FormStr = "", has_evaluator: FormStr = "",
                sort: FormStr = "last_seen") -> Response:
@@ -159,7 +160,7 @@ def transition(project_id: int, issue_id: int, request: Request, session: Sessio
 
 
 @router.post("/projects/{project_id}/issues/suggestions/{suggestion_id}/accept")
-def accept_suggestion(project_id: int, suggestion_id: int, request: Request, session: SessionDep,
+def accept_suggestion(project_id: Id, suggestion_id: Id, request: Request, session: SessionDep,
                             ctx: ProjectAnnotator, title: Annotated[str, Form()] = "") -> Response:
     issue = loop.accept_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor,
                                    title=title.strip() or None)
@@ -167,14 +168,14 @@ def accept_suggestion(project_id: int, suggestion_id: int, request: Request, ses
 
 
 @router.post("/projects/{project_id}/issues/suggestions/{suggestion_id}/dismiss")
-def dismiss_suggestion(project_id: int, suggestion_id: int, request: Request, session: SessionDep,
+def dismiss_suggestion(project_id: Id, suggestion_id: Id, request: Request, session: SessionDep,
                        ctx: ProjectAnnotator) -> Response:
     suggestions.dismiss_suggestion(session, ctx.project.id, suggestion_id, actor=ctx.actor)
     return Response("", media_type="text/html")  # the suggestion's row swaps itself out
 
 
 @router.post("/projects/{project_id}/issues/suggestions/refresh")
-def refresh_suggestions(project_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator) -> Response:
+def refresh_suggestions(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAnnotator) -> Response:
     suggestions.request_suggestions(session, ctx.project.id, force=True)
     return render(request, "issues/_refresh_requested.html", {})
 
@@ -211,14 +212,14 @@ def _passing_examples(session: Session, project_id: int, reader: str | None) -> 
 
 
 @router.get("/projects/{project_id}/issues/{issue_id}", response_class=HTMLResponse)
-def issue_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer, issue: IssueDep) -> Response:
+def issue_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer, issue: IssueDep) -> Response:
     if issue.merged_into_id is not None:
         return RedirectResponse(f"/projects/{project_id}/issues/{issue.merged_into_id}", status_code=303)
     return render(request, "issues/issue.html", issue_context(session, ctx, issue))
 
 
 @router.post("/projects/{project_id}/issues/{issue_id}/edit")
-def edit_issue(project_id: int, issue_id: int, request: Request, session: SessionDep, ctx: ProjectAnnotator,
+def edit_issue(project_id: Id, issue_id: Id, request: Request, session: SessionDep, ctx: ProjectAnnotator,
                title: FormStr, description: Annotated[str, Form()] = "") -> Response:
     issue = service.get_issue(session, ctx.project.id, issue_id, for_update=True)
     try:
@@ -231,8 +232,8 @@ def edit_issue(project_id: int, issue_id: int, request: Request, session: Sessio
 
 
 @router.post("/projects/{project_id}/issues/{issue_id}/merge")
-def merge_issue(project_id: int, issue_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
-                target_id: Annotated[int, Form()]) -> Response:
+def merge_issue(project_id: Id, issue_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
+                target_id: Annotated[Id, Form()]) -> Response:
     target = flows.merge(session, ctx.project.id, issue_id, target_id, actor=ctx.actor)
     return redirect(f"/projects/{project_id}/issues/{target.id}", request)
 
@@ -250,12 +251,12 @@ def webhooks_context(session: Session, ctx: ProjectContext, **extra) -> dict:
 
 
 @router.get("/projects/{project_id}/webhooks", response_class=HTMLResponse)
-def webhooks_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
+def webhooks_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
     return render(request, "issues/webhooks.html", webhooks_context(session, ctx))
 
 
 @router.post("/projects/{project_id}/webhooks")
-def create_webhook(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin,
+def create_webhook(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin,
                    url: FormStr = "", secret: FormStr = "", events: FormList = []) -> Response:
     try:
         hook = service.create_webhook(session, ctx.project.id, url, events=events, secret=secret,
@@ -267,7 +268,7 @@ def create_webhook(project_id: int, request: Request, session: SessionDep, ctx: 
 
 
 @router.post("/projects/{project_id}/webhooks/{webhook_id}/delete")
-def delete_webhook(project_id: int, request: Request, session: SessionDep,
+def delete_webhook(project_id: Id, request: Request, session: SessionDep,
                    ctx: ProjectAdmin, webhook: WebhookDep) -> Response:
     session.delete(webhook)
     session.flush()
@@ -275,14 +276,14 @@ def delete_webhook(project_id: int, request: Request, session: SessionDep,
 
 
 @router.post("/projects/{project_id}/webhooks/{webhook_id}/test")
-def test_webhook(project_id: int, request: Request, session: SessionDep,
+def test_webhook(project_id: Id, request: Request, session: SessionDep,
                  ctx: ProjectAdmin, webhook: WebhookDep) -> Response:
     alerts.send_test(session, webhook)
     return render(request, "issues/_deliveries.html", webhooks_context(session, ctx))
 
 
 @router.get("/projects/{project_id}/webhooks/deliveries", response_class=HTMLResponse)
-def deliveries(project_id: int, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
+def deliveries(project_id: Id, request: Request, session: SessionDep, ctx: ProjectAdmin) -> Response:
     return render(request, "issues/_deliveries.html", webhooks_context(session, ctx))
 
 
@@ -291,13 +292,13 @@ def deliveries(project_id: int, request: Request, session: SessionDep, ctx: Proj
 
 
 @router.get("/projects/{project_id}/notifications", response_class=HTMLResponse)
-def notifications_page(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
+def notifications_page(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
     items, seen_before = ([], 0) if ctx.user is None else alerts.read_notifications(session, ctx.user.id, project_id)
     return render(request, "issues/notifications.html",
                   {"project": ctx.project, "items": items, "seen_before": seen_before, "nav": "issues"})
 
 
 @router.get("/projects/{project_id}/notifications/badge", response_class=HTMLResponse)
-def notifications_badge(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
+def notifications_badge(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer) -> Response:
     unread = alerts.unread_count(session, ctx.user.id, project_id) if ctx.user else 0
     return render(request, "issues/_bell.html", {"unread": unread})

@@ -9,6 +9,7 @@ from app.accounts.access import ProjectAnnotator, ProjectViewer
 from app.core.deps import SessionDep
 from app.core.errors import AppError, NotFound
 from app.core.settings import limits_settings
+from app.core.types import Id
 from app.traces import otlp, repository, service
 from app.traces.filters import TraceFilter
 from app.traces.schemas import IngestResult, TraceBatchCreate, TraceDetail, TracePage, TraceRead
@@ -88,7 +89,7 @@ def get_trace_by_external_id(external_id: str, ctx: ProjectViewer, session: Sess
 
 
 @router.get("/traces/{trace_id}", response_model=TraceDetail, summary="One trace with its spans")
-def get_trace(trace_id: int, ctx: ProjectViewer, session: SessionDep) -> TraceDetail:
+def get_trace(trace_id: Id, ctx: ProjectViewer, session: SessionDep) -> TraceDetail:
     return _detail(session, service.get_trace(session, ctx.project.id, trace_id))
 
 

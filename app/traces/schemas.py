@@ -5,12 +5,17 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from app.core.types import Timestamp
 from app.traces.semconv import MAX_TOKEN_COUNT
 
 SpanKind = Literal["llm", "embedding", "tool", "agent", "chain", "retriever", "reranker", "guardrail",
                    "evaluator", "span"]
 MAX_SPANS_PER_REQUEST = 10_000
 MAX_TRACES_PER_REQUEST = 1_000
+
+
+# Ids are stored trimmed and without NUL (Postgres text cannot hold one): something must remain.
+VISIBLE = r"[^\x00\s]"
 
 
 class ToolCall(BaseModel):
@@ -30,12 +35,12 @@ class Message(BaseModel):
 class SpanCreate(BaseModel):
     """One step of a trace: an LLM call, a tool call, a retrieval, ..."""
 
-    id: str = Field(min_length=1, max_length=256, description="Unique within its trace")
+    id: str = Field(min_length=1, max_length=256, pattern=VISIBLE, description="Unique within its trace")
     parent_id: str | None = Field(default=None, max_length=256)
     name: str = Field(min_length=1, max_length=512)
     kind: SpanKind | None = Field(default=None, description="Derived from attributes when left out")
-    start_time: datetime
-    end_time: datetime | None = None
+    start_time: Timestamp
+    end_time: Timestamp | None = None
     status: Literal["ok", "error", "unset"] = "unset"
     error: str | None = None
     model: str | None = Field(default=None, max_length=512)
@@ -57,7 +62,8 @@ class SpanCreate(BaseModel):
 class TraceCreate(BaseModel):
     """One request of your app, with its spans (or none, for a flat record)."""
 
-    id: str = Field(min_length=1, max_length=256, description="Your id for the trace; resending it is idempotent")
+    id: str = Field(min_length=1, max_length=256, pattern=VISIBLE,
+                    description="Your id for the trace; resending it is idempotent")
     name: str | None = Field(default=None, max_length=512)
     session_id: str | None = Field(default=None, max_length=512)
     user_id: str | None = Field(default=None, max_length=512)
@@ -67,8 +73,8 @@ class TraceCreate(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     input: str | None = None
     output: str | None = None
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    start_time: Timestamp | None = None
+    end_time: Timestamp | None = None
     spans: list[SpanCreate] = Field(default_factory=list, max_length=MAX_SPANS_PER_REQUEST)
 
 

@@ -23,6 +23,7 @@ from app.core.db import utcnow
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, Unprocessable
 from app.core.templating import is_partial, render
+from app.core.types import Id
 from app.traces import repository, service
 from app.traces.models import Span
 from app.traces.filters import LABELS, TEXT_FIELDS, TraceFilter
@@ -95,7 +96,7 @@ def trace_page(session, project_id: int, filters: TraceFilter, cursor: str | Non
 
 
 @router.get("/projects/{project_id}/traces", response_class=HTMLResponse)
-def trace_list(project_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
+def trace_list(project_id: Id, request: Request, ctx: ProjectViewer, session: SessionDep,
                cursor: str | None = None) -> HTMLResponse:
     query = list_query(request)
     filters = service.as_read_by(query.filters, ctx.role, ctx.actor)
@@ -201,8 +202,8 @@ def _selected(rows: list[SpanRow], span_id: int | None) -> Span | None:
 
 
 @router.get("/projects/{project_id}/traces/{trace_id}", response_class=HTMLResponse)
-def trace_detail(project_id: int, trace_id: int, request: Request, ctx: ProjectViewer, session: SessionDep,
-                 span: int | None = None) -> HTMLResponse:
+def trace_detail(project_id: Id, trace_id: Id, request: Request, ctx: ProjectViewer, session: SessionDep,
+                 span: Id | None = None) -> HTMLResponse:
     trace = service.get_trace(session, ctx.project.id, trace_id)
     rows = span_tree(repository.spans_of(session, trace.id))
     context = {"nav": "traces", "project": ctx.project, "trace": trace, "rows": rows,
@@ -211,7 +212,7 @@ def trace_detail(project_id: int, trace_id: int, request: Request, ctx: ProjectV
 
 
 @router.get("/projects/{project_id}/traces/{trace_id}/spans/{span_id}", response_class=HTMLResponse)
-def span_panel(project_id: int, trace_id: int, span_id: int, request: Request, ctx: ProjectViewer,
+def span_panel(project_id: Id, trace_id: Id, span_id: Id, request: Request, ctx: ProjectViewer,
                session: SessionDep) -> Response:
     trace = service.get_trace(session, ctx.project.id, trace_id)
     if not is_partial(request):
@@ -229,7 +230,7 @@ def span_panel(project_id: int, trace_id: int, span_id: int, request: Request, c
 
 
 @router.get("/projects/{project_id}/sessions/{session_id:path}", response_class=HTMLResponse)
-def session_view(project_id: int, session_id: str, request: Request, ctx: ProjectViewer, session: SessionDep,
+def session_view(project_id: Id, session_id: str, request: Request, ctx: ProjectViewer, session: SessionDep,
                  cursor: str | None = None) -> HTMLResponse:
     filters = service.parse_filter({"session_id": session_id, "order": "asc"})
     traces, next_cursor = trace_page(session, ctx.project.id, filters, cursor, limit=SESSION_PAGE_SIZE,
