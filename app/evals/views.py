@@ -333,8 +333,8 @@ def failures_page(session: Session, versions: list[EvaluatorVersion], before: tu
 
 
 @router.get("/projects/{project_id}/evaluators/{evaluator_id}/failures", response_class=HTMLResponse)
-def older_failures(project_id: int, request: Request, session: SessionDep, ctx: ProjectViewer,
-                   evaluator: EvaluatorDep, before_at: datetime, before_id: int) -> HTMLResponse:
+def older_failures(project_id: Id, request: Request, session: SessionDep, ctx: ProjectViewer,
+                   evaluator: EvaluatorDep, before_at: datetime, before_id: Id) -> HTMLResponse:
     """The next page of "Recent failures it found" (the list's "Older failures" button)."""
     page = failures_page(session, repository.versions_of(session, evaluator.id), (before_at, before_id))
     return render(request, "evals/_failures.html", {"project": ctx.project, "evaluator": evaluator, **page})
