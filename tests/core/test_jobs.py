@@ -35,3 +35,18 @@ def test_a_job_body_runs_in_the_tests_session(db, factory, project):
     assert traces_tasks.index_search(joined(db)) == len(created)
     assert pending() == []
     assert traces_tasks.index_search(joined(db)) == 0
+
+
+def test_a_backfill_body_runs_to_the_end_in_the_tests_session(db, factory, project):
+    from app.evals import flows as evals_flows
+    from app.evals import tasks as evals_tasks
+    from app.evals.models import EvalResult, EvalRun
+    from tests.evals.test_views import evaluator, issue_of
+
+    row, version = evaluator(db, project, issue_of(db, project))
+    traces = factory.traces(project, 7)
+    run = evals_flows.start_backfill(db, project.id, [row.id], {})
+    assert evals_tasks.backfill(joined(db), run.id) is False  # nothing more to do
+    assert (db.get(EvalRun, run.id).status, db.get(EvalRun, run.id).done) == ("done", len(traces))
+    assert sorted(db.scalars(select(EvalResult.trace_id).where(EvalResult.evaluator_version_id == version.id))) \
+        == sorted(t.id for t in traces)

@@ -719,3 +719,23 @@ def test_judge_answers_are_cached_by_prompt_and_trace_content_so_a_rerun_never_p
     service._compiled.cache_clear()
     service.evaluate_traces(db, project.id, ids, sample=False)
     assert stub_llm.judge_calls() == 7  # another prompt: every trace asked again
+
+
+def test_the_run_list_says_when_a_backfill_was_resumed_or_failed_after_its_worker_was_lost(db, factory, project,
+                                                                                          admin, sent_jobs):
+    from app.evals import tasks
+
+    issue = issue_of(db, project)
+    row, _ = evaluator(db, project, issue)
+    factory.traces(project, 3, start_time=utcnow() - timedelta(hours=3))
+    url = f"/projects/{project.id}/evaluators/{row.id}"
+    admin.form(f"{url}/backfills", {"preset": "7d"})
+    admin.form(f"{url}/backfills", {"preset": "7d"})
+    resumed, failed = db.scalars(select(EvalRun).order_by(EvalRun.id)).all()
+    tasks.backfill.on_lost(db, resumed.id, gave_up=False)  # what the relay does when a lease lapses
+    tasks.backfill.on_lost(db, failed.id, gave_up=True)
+    db.flush()
+    page = admin.get(url).text
+    assert "resumed after the worker stopped" in row_html(page, "data-run", resumed.id)
+    shown = row_html(page, "data-run", failed.id)
+    assert 'data-status="failed"' in shown and "failed: worker lost" in shown
