@@ -89,15 +89,23 @@ def reset_engine() -> None:
 
 
 @contextmanager
-def unit_of_work() -> Iterator[Session]:
-    """A session for one task or command: commit on success, roll back on error."""
-    session = session_factory()()
+def committed(session: Session) -> Iterator[Session]:
+    """Commit `session` when the block succeeds, roll it back when it raises."""
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+
+
+@contextmanager
+def unit_of_work() -> Iterator[Session]:
+    """A session for one task or command: commit on success, roll back on error."""
+    session = session_factory()()
+    try:
+        with committed(session):
+            yield session
     finally:
         session.close()
 

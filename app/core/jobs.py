@@ -21,8 +21,8 @@ directly with its own session (``realign(joined(db), id)``).
 """
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core import outbox
-from app.core.db import unit_of_work
+from app.core.db import committed, unit_of_work
 from app.core.redis import celery_broker_url, redis_url
 
 if TYPE_CHECKING:
@@ -113,15 +113,7 @@ def registered() -> dict[str, Job]:
 
 def joined(session: Session) -> Sessions:
     """Units of work on an existing session (tests): each commits it, or rolls it back on error."""
-    @contextmanager
-    def unit() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-    return unit
+    return lambda: committed(session)
 
 
 def pending_jobs(session: Session) -> list[PendingJob]:
