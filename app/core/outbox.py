@@ -25,6 +25,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from typing import NamedTuple
 from sqlalchemy import DateTime, Index, Integer, String, Text, delete, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from app.core.db import Base, CreatedMixin, IdMixin, get_engine, utcnow
@@ -47,6 +49,7 @@ SENDER_GRACE = timedelta(seconds=5)
 # memory would take it down with it if it died.
 DUE_SLACK = timedelta(seconds=0.5)
 RELAY_BATCH = 500
+CLAIM_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 15, 30, 30, 30)  # about two minutes
 BROKER_MARKER = "sextant:jobs:broker-marker"
 FAILED_KEPT_FOR = timedelta(days=7)
 
@@ -153,7 +156,19 @@ def claim(job_id: int, name: str, args: list) -> int | None:
 
     The row must be the message's job (name and arguments too), not merely its id: a
     message from another database (tests share a broker) must not take a stranger's row.
+    While the database is away the worker waits for it (a while): the message in hand
+    is the job's only one until the relay's long re-send, and nothing runs without it.
     """
+    for delay in CLAIM_RETRY_DELAYS_S:
+        try:
+            return _claim_once(job_id, name, args)
+        except (OperationalError, InterfaceError) as error:
+            log.warning("cannot claim job %s (%s); trying again in %.0f s", job_id, type(error).__name__, delay)
+            time.sleep(delay)
+    return _claim_once(job_id, name, args)
+
+
+def _claim_once(job_id: int, name: str, args: list) -> int | None:
     lease = job_settings().job_lease_seconds
     with Session(get_engine()) as session, session.begin():
         return session.execute(text("""
