@@ -167,15 +167,17 @@ def relay() -> outbox.RelayReport:
     """One pass of the periodic relay (the `core.relay_jobs` job)."""
     from app.core.redis import get_redis
 
-    def broker_was_reset() -> bool:
-        return bool(get_redis().set(outbox.BROKER_MARKER, "1", nx=True))
+    def broker() -> outbox.Broker:
+        redis = get_redis()
+        queue = celery_app().conf.task_default_queue
+        return outbox.Broker(reset=bool(redis.set(outbox.BROKER_MARKER, "1", nx=True)), idle=redis.llen(queue) == 0)
 
     def lost(session: Session, name: str, args: list, gave_up: bool) -> None:
         declared = _REGISTRY.get(name)
         if declared and declared.on_lost:
             declared.on_lost(session, *args, gave_up=gave_up)
 
-    return outbox.relay(send, broker_was_reset, lost)
+    return outbox.relay(send, broker, lost)
 
 
 @event.listens_for(Session, "before_commit")

@@ -4,8 +4,8 @@ A row's life, in columns:
 
 - written before commit, with the data it is about (a rollback drops both);
 - `sent_at`: handed to Celery right after commit by a background thread of the
-  process (a request never waits on Redis), else by the periodic relay, which
-  also sends delayed jobs (`run_after`) when they are due;
+  process (a request never waits on Redis) when due (`run_after`), else by the
+  periodic relay;
 - `started_at` / `lease_until`: a worker claimed it and renews its lease while the
   body runs; duplicate messages find it claimed (or gone) and do nothing;
 - deleted when the body returns. A body that raised leaves the row with its error
@@ -20,6 +20,8 @@ Coalesced jobs share a `coalesce_key`: while one is waiting to start, another is
 not written (a unique index over the waiting rows).
 """
 
+import heapq
+import itertools
 import json
 import logging
 import os
@@ -45,12 +47,13 @@ log = logging.getLogger(__name__)
 WAITING = text("started_at IS NULL AND attempts = 0")
 # Fresh rows are the after-commit sender's for this long before the relay sends them.
 SENDER_GRACE = timedelta(seconds=5)
-# Delayed jobs are sent when due, by the relay: a worker holding a delayed message in
-# memory would take it down with it if it died.
+# Delayed jobs are sent when due, never ahead with a countdown: a worker holding a
+# delayed message in memory would take it down with it if it died.
 DUE_SLACK = timedelta(seconds=0.5)
 RELAY_BATCH = 500
 CLAIM_RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 15, 30, 30, 30)  # about two minutes
 BROKER_MARKER = "sextant:jobs:broker-marker"
+IDLE_RESEND = timedelta(seconds=60)
 FAILED_KEPT_FOR = timedelta(days=7)
 
 
@@ -120,14 +123,22 @@ def mark_sent(session: Session, ids: Sequence[int]) -> None:
 
 
 class Sender:
-    """A daemon thread per process that sends committed jobs, so no commit waits on the broker."""
+    """A daemon thread per process that sends committed jobs, so no commit waits on the broker.
+
+    Delayed jobs wait here until due (not in the broker: a worker holding a delayed
+    message would lose it if it died); if this process dies first, the relay sends them.
+    """
+
+    MAX_WAITING = 10_000
 
     def __init__(self, send: Send):
         self._send, self._queue, self._pid = send, queue.Queue(maxsize=10_000), os.getpid()
+        self._waiting: list[tuple[datetime, int, Engine, Message]] = []  # a heap by due time
+        self._order = itertools.count()  # ties by arrival, never by comparing engines
         threading.Thread(target=self._loop, name="sextant-job-sender", daemon=True).start()
 
     def submit(self, engine: Engine, messages: Sequence[Message]) -> None:
-        """Send `messages`, rows of the database behind `engine`, and mark them sent."""
+        """Send `messages`, rows of the database behind `engine`, when due, and mark them sent."""
         try:
             self._queue.put_nowait((engine, list(messages)))
         except queue.Full:
@@ -135,13 +146,31 @@ class Sender:
 
     def _loop(self) -> None:
         while True:
-            engine, messages = self._queue.get()
             try:
-                sent = send_now(messages, self._send)
-                with Session(engine) as session, session.begin():
-                    mark_sent(session, sent)
+                self._take_new()
+                self._send_due()
             except Exception:  # noqa: BLE001 - never let the thread die; the relay catches up
                 log.exception("job sender failed; the relay will send these jobs")
+
+    def _take_new(self) -> None:
+        timeout = (self._waiting[0][0] - utcnow()).total_seconds() if self._waiting else None
+        try:
+            engine, messages = self._queue.get(timeout=None if timeout is None else max(0.0, timeout))
+        except queue.Empty:
+            return
+        for message in messages:
+            if len(self._waiting) < self.MAX_WAITING:
+                heapq.heappush(self._waiting, (message.run_after, next(self._order), engine, message))
+
+    def _send_due(self) -> None:
+        due: dict[Engine, list[Message]] = {}
+        while self._waiting and self._waiting[0][0] <= utcnow() + DUE_SLACK:
+            _, _, engine, message = heapq.heappop(self._waiting)
+            due.setdefault(engine, []).append(message)
+        for engine, messages in due.items():
+            sent = send_now(messages, self._send)
+            with Session(engine) as session, session.begin():
+                mark_sent(session, sent)
 
     def alive_here(self) -> bool:
         return self._pid == os.getpid()
@@ -234,14 +263,27 @@ class RelayReport(NamedTuple):
 Lost = Callable[[Session, str, list, bool], None]
 
 
-def relay(send: Send, broker_was_reset: Callable[[], bool], on_lost: Lost, now: datetime | None = None) -> RelayReport:
-    """Send again what the broker lost, resume or fail expired leases, send what is due."""
+class Broker(NamedTuple):
+    reset: bool  # it lost its queues since the relay last looked (its marker key is gone)
+    idle: bool  # no message waits in its queue
+
+
+def relay(send: Send, broker: Callable[[], Broker], on_lost: Lost, now: datetime | None = None) -> RelayReport:
+    """Send again what the broker lost, resume or fail expired leases, send what is due.
+
+    A job sent but not started is lost when the broker lost its queues; or, with the
+    queue empty, after IDLE_RESEND (workers take a message only when free and claim it
+    at once, so none holds it unstarted for long: one killed in between took it along);
+    or in any case after `job_resend_after_seconds`.
+    """
     now = now or utcnow()
     settings = job_settings()
+    state = broker()
     with Session(get_engine()) as session, session.begin():
         lost = [JobRow.done_at.is_(None), JobRow.started_at.is_(None), JobRow.sent_at.is_not(None)]
-        if not broker_was_reset():
-            lost.append(JobRow.sent_at < now - timedelta(seconds=settings.job_resend_after_seconds))
+        if not state.reset:
+            wait = IDLE_RESEND if state.idle else timedelta(seconds=settings.job_resend_after_seconds)
+            lost.append(JobRow.sent_at < now - wait)
         session.execute(update(JobRow).where(*lost).values(sent_at=None))
         resumed, failed = _expire_leases(session, now, settings.job_max_attempts, on_lost)
     sent = 0
