@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from app.core import heartbeat
 from app.core.db import get_engine
+from app.core.errors import DATABASE_RETRY_AFTER_S
 from app.core.redis import get_redis
 
 router = APIRouter()
@@ -44,4 +45,6 @@ async def healthz() -> JSONResponse:
     worker = await run_in_threadpool(heartbeat.worker_running) if redis == "ok" else None
     return JSONResponse({"status": "ok" if healthy else "unavailable", "database": database, "redis": redis,
                          "worker": {True: "ok", False: "silent", None: "unknown"}[worker]},
-                        status_code=200 if healthy else 503)
+                        status_code=200 if healthy else 503,
+                        # A load balancer or a client polling this retries when the services may be back.
+                        headers={} if healthy else {"Retry-After": str(DATABASE_RETRY_AFTER_S)})

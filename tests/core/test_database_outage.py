@@ -143,4 +143,4 @@ def test_nothing_listening_on_the_database_port(redis_url):
 
     assert_unavailable_api(api)
     assert_unavailable_page(page)
-    assert health.status == 503
+    assert health.status == 503 and health.headers["retry-after"] == "5"
