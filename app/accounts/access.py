@@ -23,7 +23,7 @@ from app.accounts.models import ApiKey, Project, Role, User
 from app.core.db import get_engine, unit_of_work, utcnow
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, NotAuthenticated, NotFound
-from app.core.security import api_key_hash, bearer_token
+from app.core.security import api_key_hash, api_key_token
 from app.core.settings import auth_settings
 from app.core.templating import remember_for_layout
 from app.core.types import MAX_ID
@@ -118,9 +118,10 @@ def get_principal(request: Request, session: SessionDep, background: BackgroundT
     if "authorization" in request.headers:
         # Judged by that header alone, never by the session cookie too: the CSRF check
         # skips only requests that a valid API key authenticates.
-        token = bearer_token(request.headers["authorization"])
+        token = api_key_token(request.headers["authorization"])
         if token is None:
-            raise NotAuthenticated("Send an API key as `Authorization: Bearer sx_…`.")
+            raise NotAuthenticated("Send an API key as `Authorization: Bearer sx_…` "
+                                   "(or as the password of HTTP Basic auth).")
         key = _api_key(session, token, background)
         if key is None:
             raise NotAuthenticated("Invalid or revoked API key.")

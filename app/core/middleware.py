@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf import CSRFMiddleware
 
 from app.core.errors import error_response
-from app.core.security import bearer_token
+from app.core.security import api_key_token
 from app.core.settings import database_settings, limits_settings
 
 # Database connections kept out of the requests' reach: /healthz and the API-key
@@ -167,7 +167,7 @@ class SextantCSRFMiddleware(CSRFMiddleware):
             return True
         if not self._has_sensitive_cookies(request.cookies):
             return False
-        token = bearer_token(request.headers.get("authorization", ""))
+        token = api_key_token(request.headers.get("authorization", ""))
         return token is None or not await run_in_threadpool(self.api_key_is_valid, token)
 
     def _get_error_response(self, request: Request):

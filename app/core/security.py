@@ -1,5 +1,6 @@
 """Password hashing, API key material, and the security middleware set-up."""
 
+import base64
 import hashlib
 import secrets
 from functools import lru_cache
@@ -52,10 +53,18 @@ def api_key_display_prefix(key: str) -> str:
     return key[:10]
 
 
-def bearer_token(authorization: str) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header value, if it is one."""
+def api_key_token(authorization: str) -> str | None:
+    """The API key of an `Authorization` header value, if it carries one: `Bearer <key>`,
+    or `Basic base64(<anything>:<key>)` as the Langfuse SDK sends (public key : secret key,
+    the secret key being the project's API key)."""
     scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    scheme, token = scheme.lower(), token.strip()
+    if scheme == "basic" and token:
+        try:
+            token = base64.b64decode(token, validate=True).decode().partition(":")[2].strip()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return token if scheme in ("bearer", "basic") and token else None
 
 
 def _reset_serializer() -> URLSafeTimedSerializer:

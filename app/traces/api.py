@@ -38,6 +38,10 @@ async def otlp_body(request: Request) -> tuple[bytes, str | None, str | None]:
     return await request.body(), content_type, request.headers.get("content-encoding")
 
 
+LANGFUSE_OTLP_PATH = "/api/public/otel/v1/traces"
+
+
+@otlp_router.post(LANGFUSE_OTLP_PATH, include_in_schema=False, response_class=Response)
 @otlp_router.post(
     "/v1/traces",
     summary="OTLP/HTTP trace export",
@@ -58,6 +62,14 @@ def export_traces(ctx: ProjectAnnotator, session: SessionDep,
         loop.ingest(session, ctx.project.id, decoded.spans)
     answer = otlp.build_response(len(decoded.rejected), decoded.error_message(), decoded.encoding)
     return Response(answer, media_type=otlp.CONTENT_TYPES[decoded.encoding])
+
+
+@otlp_router.api_route("/api/public/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                       include_in_schema=False)
+def langfuse_api_not_served(rest: str) -> None:
+    """The Langfuse SDK's other calls (prompts, scores, datasets, ...): a clear JSON 404."""
+    raise NotFound(f"Sextant serves only Langfuse's trace export ({LANGFUSE_OTLP_PATH}); "
+                   f"/api/public/{rest} is a Langfuse API it does not offer.")
 
 
 @router.post("/traces", response_model=IngestResult, summary="Ingest traces with their spans (native REST)")

@@ -128,6 +128,11 @@ class SpanRecord:
     resource: dict = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     scope: str | None = None
+    # What the span says of its whole trace (Langfuse's `langfuse.trace.*`): these outrank
+    # the root span's name, input and output as the trace's.
+    trace_name: str | None = None
+    trace_input: str | None = None
+    trace_output: str | None = None
 
 
 @dataclass(slots=True)
@@ -642,16 +647,22 @@ SCALAR_FIELDS: dict[str, tuple[str, ...]] = {
         "deployment.environment.name",
         "deployment.environment",
     ),
+    "trace_name": ("langfuse.trace.name",),
+    "trace_input": ("langfuse.trace.input",),
+    "trace_output": ("langfuse.trace.output",),
 }
 # Scalar keys also read from the resource; there they outrank the same key on the span,
 # but not the keys listed before it.
-RESOURCE_FIELDS = ("service.version", "deployment.environment.name", "deployment.environment")
+RESOURCE_FIELDS = ("langfuse.release", "service.version", "deployment.environment.name",
+                   "deployment.environment")
 
 
 _READERS: dict[str, Callable[[Any], Any]] = {
     "system": _system_instructions,
     "input": _text,
     "output": _text,
+    "trace_input": _text,
+    "trace_output": _text,
     "cost": _money,
     "tags": _tags,
     **{name: _count for name in SCALAR_FIELDS if name.startswith("tokens_")},
@@ -900,6 +911,17 @@ def _messages_at(key: str, default_role: str = "user") -> Callable[[_Span], list
     return read
 
 
+def _langfuse_output(span: _Span) -> list[dict] | None:
+    """`langfuse.observation.output`: a list of messages, or the one message object
+    (`choices[0].message`, tool calls and all) that the `langfuse.openai` wrapper sends."""
+    value = span.attributes.get("langfuse.observation.output")
+    if isinstance(value, str):
+        value = parse_json(value)
+    if isinstance(value, dict) and "role" in value:
+        value = [value]
+    return normalize_messages(value, "assistant")
+
+
 # Each message source with the namespace (first dotted segment of an attribute key)
 # it reads: a source whose namespace no attribute has is skipped without a call.
 _EVENTS = "@events"  # stands for "the span has events" among the namespaces
@@ -923,7 +945,7 @@ OUTPUT_MESSAGE_SOURCES: tuple[MessageSource, ...] = (
     ("llm", lambda span: _openinference_messages(span.flat, "llm.output_messages.", "assistant")),
     ("output", lambda span: _json_value_messages(span.attributes, "output")),
     ("ai", lambda span: _vercel_response(span.attributes)),
-    ("langfuse", _messages_at("langfuse.observation.output", "assistant")),
+    ("langfuse", _langfuse_output),
 )
 
 

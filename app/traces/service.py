@@ -117,6 +117,11 @@ def _rollups(spans: Sequence[SpanRecord]) -> dict[str, Rollup]:
     for span in spans:
         rollup = rollups.get(span.trace_id) or rollups.setdefault(span.trace_id, Rollup(0))
         _add_span(rollup, span)
+    for span in spans:  # what a span says of its whole trace outranks the root span's
+        for name in ("name", "input", "output"):
+            said = getattr(span, "trace_" + name)
+            if said is not None:
+                setattr(rollups[span.trace_id], name, said)
     return rollups
 
 

@@ -717,7 +717,8 @@ LANGFUSE_TABLE = [
             "model": "gpt-4o",
             "input_messages": [msg("user", "Hi")],
             "input": "Hi",
-            "output": '{"role": "assistant", "content": "Hello"}',
+            "output_messages": [msg("assistant", "Hello")],
+            "output": "Hello",
             "tokens_in": 11,
             "tokens_out": 3,
             "tokens_cache_read": 5,
@@ -756,6 +757,37 @@ LANGFUSE_TABLE = [
         {"kind": "span", "status": "error", "error": "quota exceeded"},
         id="error-level",
     ),
+    pytest.param(
+        {   # what langfuse.openai sends: the one choice's message, tool calls and all
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.output": json.dumps({
+                "role": "assistant", "content": None, "refusal": None, "function_call": None,
+                "tool_calls": [{"id": "call_1", "type": "function",
+                                "function": {"name": "lookup", "arguments": '{"city": "Oslo"}'}}],
+            }),
+        },
+        {
+            "output_messages": [msg("assistant", "", [
+                {"id": "call_1", "name": "lookup", "arguments": '{"city": "Oslo"}'}])],
+            "output": 'lookup({"city": "Oslo"})',
+        },
+        id="openai-message-with-tool-call",
+    ),
+    pytest.param(
+        {"langfuse.observation.output": json.dumps({"answer": 42})},
+        {"output_messages": None, "output": '{"answer": 42}'},
+        id="object-that-is-no-message-stays-text",
+    ),
+    pytest.param(
+        {
+            "langfuse.trace.name": "support-turn",
+            "langfuse.trace.input": json.dumps({"question": "Opening hours?"}),
+            "langfuse.trace.output": "9 to 5",
+        },
+        {"trace_name": "support-turn", "trace_input": '{"question": "Opening hours?"}',
+         "trace_output": "9 to 5", "name": "span"},
+        id="trace-name-input-output",
+    ),
     pytest.param({"langfuse.observation.type": "agent"}, {"kind": "agent"}, id="agent"),
     pytest.param({"langfuse.observation.type": "retriever"}, {"kind": "retriever"}, id="retriever"),
     pytest.param({"langfuse.observation.type": "evaluator"}, {"kind": "evaluator"}, id="evaluator"),
@@ -768,6 +800,11 @@ LANGFUSE_TABLE = [
 @pytest.mark.parametrize("attributes, expected", LANGFUSE_TABLE)
 def test_langfuse(attributes, expected):
     check(attributes, expected)
+
+
+def test_langfuse_release_on_the_resource_outranks_service_version():
+    check({"langfuse.observation.type": "span"}, {"release": "rel-9"},
+          resource={"service.version": "1.0", "langfuse.release": "rel-9"})
 
 
 # ---------------------------------------------------------------------------
