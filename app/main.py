@@ -19,9 +19,11 @@ from app.core.security import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
 from app.core.settings import auth_settings, limits_settings, secret_key
 from app.core.templating import STATIC_DIR
 from app.annotations import api as annotations_api
+from app.audit import views as audit_views
 from app.annotations import views as annotations_views
 from app.dashboard import views as dashboard_views
 from app.evals import api as evals_api
+from app.exports import api as exports_api
 from app.evals import views as evals_views
 from app.gate import api as gate_api
 from app.gate import views as gate_views
@@ -32,8 +34,8 @@ from app.traces import api as traces_api
 from app.traces import views as traces_views
 
 API_ROUTERS = [accounts_api.router, traces_api.router, annotations_api.router, evals_api.router,
-               issues_api.router, gate_api.router]
-VIEW_ROUTERS = [accounts_views.router, traces_views.router, annotations_views.router,
+               issues_api.router, gate_api.router, exports_api.router]
+VIEW_ROUTERS = [accounts_views.router, audit_views.router, traces_views.router, annotations_views.router,
                 issues_views.router, evals_views.router, gate_views.router, dashboard_views.router]
 
 

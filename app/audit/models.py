@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, func
+from sqlalchemy import BigInteger, DateTime, Index, String, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -8,14 +8,15 @@ from app.core.db import Base, IdMixin
 
 
 class AuditEvent(IdMixin, Base):
-    """Append-only record of who did what (never updated or deleted by the app)."""
+    """Append-only record of who did what: a trigger refuses UPDATE and DELETE (migration
+    e2a7c9f4b1d3). No foreign key to the project, so the log outlives a deleted project."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_project_id_at", "project_id", "at"),)
+    __table_args__ = (Index("ix_audit_event_project_id_at_id", "project_id", "at", "id"),)
 
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(200))
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(200))
-    project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id", ondelete="SET NULL"))
+    project_id: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[dict] = mapped_column(JSONB, default=dict)

@@ -50,6 +50,9 @@ ROUTES = {
     ("POST", "/projects/{project_id}/settings/name"): ADMIN,
     ("POST", "/projects/{project_id}/settings/api-keys"): ADMIN,
     ("POST", "/projects/{project_id}/settings/api-keys/{key_id}/revoke"): ADMIN,
+    ("GET", "/projects/{project_id}/audit"): ADMIN,
+    ("GET", "/api/v1/exports/{kind}"): VIEWER,
+    ("GET", "/projects/{project_id}/audit/export"): ADMIN,
     ("GET", "/projects/{project_id}/traces"): VIEWER,
     ("GET", "/projects/{project_id}/traces/{trace_id}"): VIEWER,
     ("GET", "/projects/{project_id}/traces/{trace_id}/spans/{span_id}"): VIEWER,
@@ -166,7 +169,8 @@ QUERY_PROJECT = {"/v1/traces", "/api/public/otel/v1/traces", "/api/v1/traces", "
                  "/api/v1/issues/{issue_id}/examples.jsonl",
                  "/api/v1/issues", "/api/v1/issues/{issue_id}", "/api/v1/issues/{issue_id}/transitions",
                  "/api/v1/issues/{issue_id}/merge", "/api/v1/gate-runs", "/api/v1/gate-runs/{run_id}/outputs",
-                 "/api/v1/gate-runs/{run_id}/start", "/api/v1/gate-runs/{run_id}", "/api/v1/gate-settings"}
+                 "/api/v1/gate-runs/{run_id}/start", "/api/v1/gate-runs/{run_id}", "/api/v1/gate-settings",
+                 "/api/v1/exports/{kind}"}
 
 
 def served_routes(app) -> set[tuple[str, str]]:
@@ -185,7 +189,7 @@ def with_project(path: str, project_id: int) -> str:
 
 
 def concrete(path: str) -> str:
-    url = path.replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
+    url = path.replace("{kind}", "traces").replace("{key_id}", "1").replace("{trace_id}", "1").replace("{external_id}", "x")
     for name in ("queue_id", "evaluator_id", "version_id", "run_id", "user_id", "token"):
         url = url.replace("{" + name + "}", "1")
     return url
