@@ -64,6 +64,24 @@ def export_traces(ctx: ProjectAnnotator, session: SessionDep,
     return Response(answer, media_type=otlp.CONTENT_TYPES[decoded.encoding])
 
 
+@otlp_router.post(
+    "/v1/metrics",
+    summary="OTLP/HTTP metrics export (accepted, not stored)",
+    description="Accepted so that an SDK exporting metrics alongside traces stops logging errors: the answer is "
+                "a partial success rejecting every data point, as metrics are not stored (token counts, cost and "
+                "durations come from the spans).",
+    response_class=Response,
+)
+def export_metrics(ctx: ProjectAnnotator, payload: Annotated[tuple, Depends(otlp_body)]) -> Response:
+    body, content_type, content_encoding = payload
+    try:
+        answer, encoding = otlp.metrics_response(body, content_type, content_encoding,
+                                                 max_bytes=limits_settings().max_body_bytes * 4)
+    except otlp.OtlpDecodeError as error:
+        raise OtlpRequestError(error) from None
+    return Response(answer, media_type=otlp.CONTENT_TYPES[encoding])
+
+
 @otlp_router.api_route("/api/public/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
                        include_in_schema=False)
 def langfuse_api_not_served(rest: str) -> None:

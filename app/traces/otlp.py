@@ -34,6 +34,11 @@ from typing import Any, Literal, NamedTuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceRequest,
@@ -190,6 +195,38 @@ def build_response(rejected_count: int, error_message: str | None, encoding: Enc
     if encoding == "protobuf":
         return response.SerializeToString()
     return json_format.MessageToJson(response, indent=None).encode("utf-8")
+
+
+# ---------------------------------------------------------------------------
+# Metrics: accepted per OTLP, not stored
+
+METRICS_NOT_STORED = "Sextant does not store metrics; token counts, cost and durations come from the spans."
+_DATA_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
+
+
+def metrics_response(body: bytes, content_type: str | None, content_encoding: str | None = None,
+                     max_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES) -> tuple[bytes, Encoding]:
+    """The answer to a metrics export: a partial success rejecting every data point, which
+    SDKs log once as a warning instead of retrying or reporting an error each interval."""
+    encoding = encoding_for(content_type)
+    body = decompress(body, content_encoding, max_bytes)
+    request = ExportMetricsServiceRequest()
+    try:
+        if encoding == "protobuf":
+            request.ParseFromString(body)
+        else:
+            json_format.Parse(body, request, ignore_unknown_fields=True)
+    except (DecodeError, json_format.ParseError, UnicodeDecodeError, RecursionError) as error:
+        raise OtlpDecodeError(f"not a valid OTLP metrics export: {str(error)[:200]}") from None
+    points = sum(len(getattr(metric, metric.WhichOneof("data")).data_points)
+                 for resource in request.resource_metrics for scope in resource.scope_metrics
+                 for metric in scope.metrics if metric.WhichOneof("data") in _DATA_KINDS)
+    response = ExportMetricsServiceResponse()
+    response.partial_success.CopyFrom(
+        ExportMetricsPartialSuccess(rejected_data_points=points, error_message=METRICS_NOT_STORED))
+    if encoding == "protobuf":
+        return response.SerializeToString(), encoding
+    return json_format.MessageToJson(response, indent=None).encode("utf-8"), encoding
 
 
 # ---------------------------------------------------------------------------

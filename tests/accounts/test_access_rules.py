@@ -58,6 +58,7 @@ ROUTES = {
     ("GET", "/projects/{project_id}/traces/{trace_id}/spans/{span_id}"): VIEWER,
     ("GET", "/projects/{project_id}/sessions/{session_id:path}"): VIEWER,
     ("POST", "/v1/traces"): ANNOTATOR,
+    ("POST", "/v1/metrics"): ANNOTATOR,
     ("POST", "/api/public/otel/v1/traces"): ANNOTATOR,  # the Langfuse SDK's export path
     **{(method, "/api/public/{rest:path}"): PUBLIC  # its other calls: a JSON 404
        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")},
@@ -158,7 +159,7 @@ ROUTES = {
 
 ROLE_ORDER = [VIEWER, ANNOTATOR, ADMIN]
 # Project routes that take the project as a query parameter (API keys imply it).
-QUERY_PROJECT = {"/v1/traces", "/api/public/otel/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
+QUERY_PROJECT = {"/v1/traces", "/v1/metrics", "/api/public/otel/v1/traces", "/api/v1/traces", "/api/v1/traces/{trace_id}",
                  "/api/v1/traces/by-external-id/{external_id}", "/api/v1/traces/{trace_id}/label",
                  "/api/v1/queues", "/api/v1/queues/{queue_id}/items", "/api/v1/annotations",
                  "/api/v1/evaluators", "/api/v1/evaluators/generate", "/api/v1/evaluators/{evaluator_id}",
