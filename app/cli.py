@@ -158,6 +158,38 @@ def api_key_create(project_name: str, name: str) -> None:
         click.echo(plain)
 
 
+@main.command("export")
+@click.argument("kind", type=click.Choice(["traces", "spans", "annotations", "eval-results", "issues"]))
+@click.option("--project", "project_name", required=True, help="Project name.")
+@click.option("--format", "fmt", default="jsonl", show_default=True, type=click.Choice(["jsonl", "csv"]))
+@click.option("--out", "out_path", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write (default: standard output).")
+@click.option("--filter", "filters", multiple=True, metavar="FIELD=VALUE",
+              help="A trace filter field, as in the explorer's URL (repeatable): --filter release=v2")
+def export(kind: str, project_name: str, fmt: str, out_path: str, filters: tuple[str, ...]) -> None:
+    """Export a project's rows as JSONL or CSV, streamed (the same rows as GET /api/v1/exports/KIND)."""
+    with services(need_redis=False):
+        from app.accounts import service as accounts
+        from app.audit import service as audit
+        from app.core.streaming import lines
+        from app.exports import service as exports
+        from app.traces.service import parse_filter
+
+        pairs = [item.partition("=") for item in filters]
+        if any(not sep for _, sep, _ in pairs):
+            fail("--filter takes FIELD=VALUE")
+        with unit_of_work_or_fail() as session:
+            found = accounts.find_project(session, project_name)
+            where = parse_filter({name: value for name, _, value in pairs})
+            audit.record(session, actor="cli", action="export.requested", target=f"export:{kind}",
+                         project_id=found.id, data={"format": fmt, "filter": where.model_dump(
+                             mode="json", exclude_defaults=True)})
+            with click.open_file(out_path, "w", encoding="utf-8") as out:
+                for line in lines(exports.rows(session, kind, found.id, where, fmt), fmt,
+                                  exports.KINDS[kind].columns):
+                    out.write(line)
+
+
 @main.group()
 def evals() -> None:
     """Evaluators from labelled files (no server needed; same code as the worker)."""
