@@ -139,6 +139,7 @@ ROUTES = {
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/sampling"): ADMIN,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/backfills"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/runs"): VIEWER,
+    ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/failures"): VIEWER,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/runs/{run_id}/cancel"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/edit"): ADMIN,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/versions"): ADMIN,
