@@ -73,13 +73,14 @@ def add_manual_version(body: ManualVersionCreate, ctx: ProjectAdmin, evaluator: 
 def activate(version_id: Id, ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep,
              allow_weak: bool = False):
     """409 for a version no better than chance, unless allow_weak=true."""
-    service.activate(session, evaluator, service.get_version(session, evaluator, version_id), allow_weak=allow_weak)
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id), actor=ctx.actor,
+                     allow_weak=allow_weak)
     return _read(session, evaluator, True)
 
 
 @router.post("/evaluators/{evaluator_id}/deactivate", response_model=EvaluatorRead)
 def deactivate(ctx: ProjectAdmin, evaluator: EvaluatorDep, session: SessionDep):
-    service.deactivate(session, evaluator)
+    service.deactivate(session, evaluator, actor=ctx.actor)
     return _read(session, evaluator, True)
 
 
@@ -105,7 +106,7 @@ def labelled_examples(issue_id: Id, ctx: ProjectViewer, session: SessionDep) -> 
 @router.post("/eval-runs", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED,
              summary="Backfill: run evaluators over past traces (a time range or a filter)")
 def start_backfill(body: BackfillCreate, ctx: ProjectAdmin, session: SessionDep):
-    return flows.start_backfill(session, ctx.project.id, body.evaluator_ids, body.filter)
+    return flows.start_backfill(session, ctx.project.id, body.evaluator_ids, body.filter, actor=ctx.actor)
 
 
 @router.get("/eval-runs/{run_id}", response_model=RunRead)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
 from app.evals import repository, service, tasks
 from app.evals.models import VersionStatus
 
@@ -33,8 +34,10 @@ def _score_when_pending(session: Session, version):
     return version
 
 
-def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict):
+def start_backfill(session: Session, project_id: int, evaluator_ids: Sequence[int], filters: dict, *, actor: str):
     run = service.start_backfill(session, project_id, evaluator_ids, filters)
+    audit.record(session, actor=actor, action="backfill.started", target=f"eval_run:{run.id}", project_id=project_id,
+                 data={"evaluator_ids": list(evaluator_ids), "filter": run.filter, "traces": run.total})
     tasks.backfill.enqueue(session, run.id)
     return run
 

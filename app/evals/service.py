@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.annotations import repository as annotations_repository
 from app.annotations import service as annotations
+from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.settings import eval_settings
@@ -230,7 +231,8 @@ def _score_manual_version(session: Session, evaluator: Evaluator, version: Evalu
     return version
 
 
-def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion, *, allow_weak: bool = False) -> None:
+def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion, *, actor: str,
+             allow_weak: bool = False) -> None:
     """Run this version on new traffic. One no better than chance is refused unless `allow_weak`:
     it would flag traces at random and count them as occurrences of the issue."""
     if version.status != VersionStatus.READY or not version.spec:
@@ -242,11 +244,15 @@ def activate(session: Session, evaluator: Evaluator, version: EvaluatorVersion, 
                        details={"reason": weak, "allow_weak": True})
     evaluator.active_version_id, evaluator.active = version.id, True
     evaluator.drift = None
+    audit.record(session, actor=actor, action="evaluator.activated", target=f"evaluator:{evaluator.id}",
+                 project_id=evaluator.project_id, data={"version": version.number, "weak": weak or None})
     session.flush()
 
 
-def deactivate(session: Session, evaluator: Evaluator) -> None:
+def deactivate(session: Session, evaluator: Evaluator, *, actor: str) -> None:
     evaluator.active = False
+    audit.record(session, actor=actor, action="evaluator.retired", target=f"evaluator:{evaluator.id}",
+                 project_id=evaluator.project_id)
     session.flush()
 
 

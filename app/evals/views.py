@@ -355,7 +355,7 @@ def versions_part(project_id: Id, request: Request, session: SessionDep,
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate")
 def activate(project_id: Id, version_id: Id, request: Request, session: SessionDep,
              ctx: ProjectAdmin, evaluator: EvaluatorDep, allow_weak: Annotated[str, Form()] = "") -> HTMLResponse:
-    service.activate(session, evaluator, service.get_version(session, evaluator, version_id),
+    service.activate(session, evaluator, service.get_version(session, evaluator, version_id), actor=ctx.actor,
                      allow_weak=allow_weak == "1")
     return render_parts(request, session, ctx, evaluator)
 
@@ -363,7 +363,7 @@ def activate(project_id: Id, version_id: Id, request: Request, session: SessionD
 @router.post("/projects/{project_id}/evaluators/{evaluator_id}/deactivate")
 def deactivate(project_id: Id, request: Request, session: SessionDep,
                ctx: ProjectAdmin, evaluator: EvaluatorDep) -> HTMLResponse:
-    service.deactivate(session, evaluator)
+    service.deactivate(session, evaluator, actor=ctx.actor)
     return render_parts(request, session, ctx, evaluator)
 
 
@@ -438,7 +438,7 @@ def start_backfill(project_id: Id, request: Request, session: SessionDep, ctx: P
     """Start a run over past traces; the form comes back (with any error), the run list out of band."""
     context = {"project": ctx.project, "evaluator": evaluator, "backfill": form, **backfill_choices()}
     try:
-        flows.start_backfill(session, ctx.project.id, [evaluator.id], form.filters(utcnow()))
+        flows.start_backfill(session, ctx.project.id, [evaluator.id], form.filters(utcnow()), actor=ctx.actor)
     except AppError as error:
         return form_error(request, session, error, "evals/_backfill_form.html", context)
     context.update(runs_context(session, ctx, evaluator))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from app.annotations import service as annotations
+from app.audit import service as audit
 from app.core.db import utcnow
 from app.core.settings import issue_settings
 from app.issues import lifecycle, repository, service, stats
@@ -38,13 +39,20 @@ def transition(session: Session, project_id: int, issue_id: int, to_state: str, 
                reason: str = "") -> Issue:
     """A person moves an issue (board, issue page or API); the row is locked against the worker."""
     issue = service.get_issue(session, project_id, issue_id, for_update=True)
-    return service.transition(session, issue, to_state, actor=actor, actor_kind=Actor.USER, reason=reason)
+    from_state = issue.state
+    moved = service.transition(session, issue, to_state, actor=actor, actor_kind=Actor.USER, reason=reason)
+    audit.record(session, actor=actor, action="issue.transitioned", target=f"issue:{issue_id}", project_id=project_id,
+                 data={"from": str(from_state), "to": str(moved.state), "reason": reason})
+    return moved
 
 
 def merge(session: Session, project_id: int, source_id: int, target_id: int, *, actor: str) -> Issue:
     first, second = sorted((source_id, target_id))  # lock in id order: two opposite merges cannot deadlock
     locked = {i: service.get_issue(session, project_id, i, for_update=True) for i in (first, second)}
-    return service.merge(session, locked[source_id], locked[target_id], actor=actor)
+    merged = service.merge(session, locked[source_id], locked[target_id], actor=actor)
+    audit.record(session, actor=actor, action="issue.merged", target=f"issue:{source_id}", project_id=project_id,
+                 data={"into": target_id})
+    return merged
 
 
 # ---------------------------------------------------------------------------

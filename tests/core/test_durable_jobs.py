@@ -160,7 +160,7 @@ def test_a_backfill_whose_worker_is_killed_is_resumed_by_another(live, stack):
     insert_traces(live, seeded["project"], count)
     engine = create_engine(live.database_url)
     with Session(engine) as session:
-        run_id = evals_flows.start_backfill(session, seeded["project"], [seeded["evaluator"]], {}).id
+        run_id = evals_flows.start_backfill(session, seeded["project"], [seeded["evaluator"]], {}, actor="test").id
         session.commit()
     engine.dispose()
     first = worker()

@@ -45,7 +45,7 @@ def test_a_backfill_body_runs_to_the_end_in_the_tests_session(db, factory, proje
 
     row, version = evaluator(db, project, issue_of(db, project))
     traces = factory.traces(project, 7)
-    run = evals_flows.start_backfill(db, project.id, [row.id], {})
+    run = evals_flows.start_backfill(db, project.id, [row.id], {}, actor="test")
     assert evals_tasks.backfill(joined(db), run.id) is False  # nothing more to do
     assert (db.get(EvalRun, run.id).status, db.get(EvalRun, run.id).done) == ("done", len(traces))
     assert sorted(db.scalars(select(EvalResult.trace_id).where(EvalResult.evaluator_version_id == version.id))) \

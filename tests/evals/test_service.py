@@ -60,7 +60,7 @@ def test_generation_stores_honest_figures_and_the_version_runs(db, factory):
     assert version.report["refit_on_all"] is True
 
     evaluator = db.get(service.Evaluator, version.evaluator_id)
-    service.activate(db, evaluator, version)
+    service.activate(db, evaluator, version, actor="test")
     fresh = factory.traces(project, 2, start_time=utcnow() - timedelta(hours=1))
     fresh[0].output = "Good news: a refund within 45 days is guaranteed."
     fresh[1].output = "Refunds follow the policy on our site."
@@ -98,7 +98,7 @@ def active_generated_evaluator(db, factory):
     version = service.request_generation(db, project.id, issue.id, actor_id=None)
     service.run_generation(db, version.id)
     evaluator = db.get(service.Evaluator, version.evaluator_id)
-    service.activate(db, evaluator, version)
+    service.activate(db, evaluator, version, actor="test")
     return project, issue, evaluator
 
 
