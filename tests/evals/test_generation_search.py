@@ -105,6 +105,11 @@ def test_a_plain_classifier_is_kept_unless_beaten_by_more_than_the_luck_of_choos
     # 25 groups: margin 0.5 / 5 = 0.10; the rule's 0.07 lead is within it.
     assert selection_margin(_Groups(25)) == pytest.approx(0.1)
     assert pick(candidates, _Groups(25)) is plain
+    # The reference (words only), when there is one, is the plain classifier kept, even if another scored higher.
+    reference = _candidate("classifier", 0.46, view="input_output", C=1.0, with_structure=False,
+                           threshold="balanced", words_only=True)
+    assert pick(candidates + [reference], _Groups(25)) is reference
+    assert pick(candidates + [reference], _Groups(400)) is lucky_rule
     # 400 groups: margin 0.025; a lead of 0.07 is real.
     assert pick(candidates, _Groups(400)) is lucky_rule
     assert pick([lucky_rule, tuned], _Groups(25)) is lucky_rule  # no plain one to fall back on

@@ -359,14 +359,18 @@ def selection_margin(ws: Workspace) -> float:
 
 
 def pick(candidates: list[Candidate], ws: Workspace) -> Candidate:
-    """`select`'s choice, unless the best plain classifier (default settings, one per view) is
-    within `selection_margin` of it: then the plain classifier."""
+    """`select`'s choice, unless the plain reference (or, without one, the best plain classifier)
+    is within `selection_margin` of it: then that plain classifier.
+
+    The reference is one recipe fixed before the search; preferring the best of several plain
+    classifiers would be a selection again, with its own luck."""
     best = select(candidates)
     plain = [c for c in candidates if c.op is None and c.recipes[0].family == "classifier"
              and all(c.recipes[0].kwargs.get(k) == v for k, v in PLAIN_CLASSIFIER.items()) and c.fitness is not None]
+    reference = [c for c in plain if c.recipes[0].kwargs.get("words_only")]
     if not plain:
         return best
-    top = max(plain, key=lambda c: (c.sort_value(), -c.complexity))
+    top = reference[0] if reference else max(plain, key=lambda c: (c.sort_value(), -c.complexity))
     return top if top.sort_value() >= best.sort_value() - selection_margin(ws) else best
 
 
