@@ -102,17 +102,17 @@ def test_a_plain_classifier_is_kept_unless_beaten_by_more_than_the_luck_of_choos
     other_view = _candidate("classifier", 0.41, view="full", C=1.0, with_structure=False, threshold="balanced")
     tuned = _candidate("classifier", 0.53, view="full", C=10.0, with_structure=False, threshold="balanced")
     candidates = [lucky_rule, tuned, plain, other_view]
-    # 25 groups: margin 0.5 / 5 = 0.10; the rule's 0.07 lead is within it.
-    assert selection_margin(_Groups(25)) == pytest.approx(0.1)
-    assert pick(candidates, _Groups(25)) is plain
+    # 100 groups: margin 1 / 10 = 0.10; the rule's 0.07 lead is within it.
+    assert selection_margin(_Groups(100)) == pytest.approx(0.1)
+    assert pick(candidates, _Groups(100)) is plain
     # The reference (words only), when there is one, is the plain classifier kept, even if another scored higher.
     reference = _candidate("classifier", 0.46, view="input_output", C=1.0, with_structure=False,
                            threshold="balanced", words_only=True)
-    assert pick(candidates + [reference], _Groups(25)) is reference
-    assert pick(candidates + [reference], _Groups(400)) is lucky_rule
-    # 400 groups: margin 0.025; a lead of 0.07 is real.
-    assert pick(candidates, _Groups(400)) is lucky_rule
-    assert pick([lucky_rule, tuned], _Groups(25)) is lucky_rule  # no plain one to fall back on
+    assert pick(candidates + [reference], _Groups(100)) is reference
+    assert pick(candidates + [reference], _Groups(1600)) is lucky_rule
+    # 1,600 groups: margin 0.025; a lead of 0.07 is real.
+    assert pick(candidates, _Groups(1600)) is lucky_rule
+    assert pick([lucky_rule, tuned], _Groups(100)) is lucky_rule  # no plain one to fall back on
 
 
 def test_random_labels_give_an_interval_that_includes_zero():

@@ -352,10 +352,12 @@ PLAIN_CLASSIFIER = {"C": 1.0, "with_structure": False, "threshold": "balanced"}
 
 
 def selection_margin(ws: Workspace) -> float:
-    """How far a candidate must beat the plain classifier to be preferred: half the standard error
-    of an MCC over this many groups (1/sqrt(groups)). On little data the best of many candidates
-    is often a lucky one; a plain classifier, fixed before the search, carries little of that luck."""
-    return 0.5 / np.sqrt(max(len(set(ws.groups)), 1))
+    """How far a candidate must beat the plain classifier to be preferred: one standard error of an
+    MCC over this many groups, about 1/sqrt(groups) (the one-standard-error rule of model selection).
+    On little data the best of many candidates is often a lucky one; a plain classifier, fixed before
+    the search, carries little of that luck. On tau-bench splits (30 groups) rules that led the
+    reference by ~0.1 in CV reached half its MCC on unseen tasks."""
+    return 1.0 / np.sqrt(max(len(set(ws.groups)), 1))
 
 
 def pick(candidates: list[Candidate], ws: Workspace) -> Candidate:
