@@ -82,7 +82,7 @@ def test_annotate_generate_activate_and_evaluate_new_traffic(live, celery_worker
         return version if version["status"] == "ready" else None
 
     version = wait_for(ready_version, timeout=180)
-    assert version["mcc"] is not None and version["holdout_size"] > 0
+    assert version["mcc"] is not None and version["metrics"]["measured_by"] == "cv" and version["metrics"]["n"] > 0
     activated = admin.post(f"/api/v1/evaluators/{evaluator_id}/versions/{version['id']}/activate?project_id={project_id}")
     assert activated.json()["active"] is True
 
