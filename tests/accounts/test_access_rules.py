@@ -133,7 +133,6 @@ ROUTES = {
     ("POST", "/projects/{project_id}/evaluators/generate"): ADMIN,
     ("GET", "/projects/{project_id}/evaluators/{evaluator_id}"): VIEWER,
     ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/versions"): VIEWER,
-    ("GET", "/projects/{project_id}/evaluators/{evaluator_id}/failures"): VIEWER,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/versions/{version_id}/activate"): ADMIN,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/deactivate"): ADMIN,
     ("POST", "/projects/{project_id}/evaluators/{evaluator_id}/regenerate"): ADMIN,
