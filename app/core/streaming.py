@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from app.core.errors import Unprocessable
 
+CHUNK_CHARS = 256 * 1024
 FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 
 
@@ -49,6 +50,20 @@ def lines(rows: Iterable[dict], fmt: str, columns: Sequence[str]) -> Iterator[st
     return jsonl_lines(rows) if fmt == "jsonl" else csv_lines(rows, columns)
 
 
+def chunks(parts: Iterable[str], size: int = CHUNK_CHARS) -> Iterator[str]:
+    """Lines joined into chunks of about `size` characters. Starlette hands each item of a sync
+    iterator to a worker thread: one hop per line made a span export 20x slower than COPY."""
+    pending, length = [], 0
+    for part in parts:
+        pending.append(part)
+        length += len(part)
+        if length >= size:
+            yield "".join(pending)
+            pending, length = [], 0
+    if pending:
+        yield "".join(pending)
+
+
 def streamed(rows: Iterable[dict], fmt: str, columns: Sequence[str], filename: str) -> StreamingResponse:
-    return StreamingResponse(lines(rows, fmt, columns), media_type=FORMATS[fmt],
+    return StreamingResponse(chunks(lines(rows, fmt, columns)), media_type=FORMATS[fmt],
                              headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'})
