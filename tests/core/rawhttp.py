@@ -7,6 +7,7 @@ the overload tests and bench/overload.py read: the status, the headers, the body
 """
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass
 
 
@@ -85,4 +86,11 @@ async def send_once(url: str, method: str, path: str, headers: dict[str, str] | 
 
 def request_once(url: str, method: str, path: str, headers: dict[str, str] | None = None,
                  body: bytes = b"", timeout: float = 30) -> Answer:
-    return asyncio.run(send_once(url, method, path, headers, body, timeout))
+    return run_apart(send_once(url, method, path, headers, body, timeout))
+
+
+def run_apart(coroutine):
+    """asyncio.run in a thread of its own: a browser test earlier in this process leaves
+    Playwright's event loop running in the main thread, where asyncio.run refuses to start."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
