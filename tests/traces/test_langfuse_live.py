@@ -1,4 +1,4 @@
-"""The Langfuse Python SDK (v3, OpenTelemetry-based), configured only by LANGFUSE_HOST and
+"""The Langfuse Python SDK (OpenTelemetry-based), configured only by LANGFUSE_HOST and
 its two keys, exporting to a live Sextant server: the secret key is a project API key."""
 
 import base64
@@ -28,16 +28,16 @@ def langfuse_env(live, monkeypatch):
 def record_turn(client) -> None:
     """A support turn as the SDK records it; the generation's output is one OpenAI message
     object, as the `langfuse.openai` wrapper sends it."""
-    with client.start_as_current_span(name="answer-question", input={"args": [QUESTION]}) as root:
-        root.update_trace(name="support-turn", user_id="traveller-3", session_id="trip-9", tags=["airport"],
-                          input=QUESTION, output=ANSWER)
-        with client.start_as_current_observation(
-                as_type="generation", name="OpenAI-generation", model="gpt-4o",
-                input=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": QUESTION}],
-        ) as generation:
-            generation.update(output={"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
-                              usage_details={"input": 40, "output": 9})
-        root.update(output={"answer": ANSWER})
+    with langfuse.propagate_attributes(trace_name="support-turn", user_id="traveller-3", session_id="trip-9",
+                                       tags=["airport"]):
+        with client.start_as_current_observation(name="answer-question", input=QUESTION) as root:
+            with client.start_as_current_observation(
+                    as_type="generation", name="OpenAI-generation", model="gpt-4o",
+                    input=[{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": QUESTION}],
+            ) as generation:
+                generation.update(output={"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+                                  usage_details={"input": 40, "output": 9})
+            root.update(output=ANSWER)
 
 
 def test_the_langfuse_sdk_delivers_mapped_traces(live, langfuse_env):
