@@ -18,9 +18,7 @@ percentiles per day over 30 days, straight from `trace`). Target: page p95 < 300
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,8 @@ import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.explorer import analyze, seed_project, seed_spans, signed_in_client, timed  # noqa: E402
-from bench.scratch import conninfo, database_url, drop_database, recreate_database  # noqa: E402
+from bench.scratch import (  # noqa: E402
+    conninfo, drop_database, first_project_id, recreate_database, scratch_arguments, use_database)
 
 TARGET_P95_MS = 300.0
 
@@ -142,22 +141,12 @@ def measure(project_id: int, runs: int) -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--database", default="sextant_bench_dashboard")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    parser.add_argument("--reuse", action="store_true", help="measure a kept database without seeding")
-    args = parser.parse_args()
+    args = scratch_arguments(__doc__, "sextant_bench_dashboard", runs=30).parse_args()
 
-    url = database_url(args.database)
-    os.environ["SEXTANT_DATABASE_URL"] = url
-    os.environ.setdefault("SEXTANT_REDIS_URL", "redis://127.0.0.1:6379/0")
-    os.environ.setdefault("SEXTANT_SECRET_KEY", "bench-secret-key-not-for-production")
+    url = use_database(args.database)
     try:
         if args.reuse:
-            with psycopg.connect(conninfo(url)) as conn:
-                project_id = conn.execute("SELECT id FROM project ORDER BY id LIMIT 1").fetchone()[0]
+            project_id = first_project_id(url)
         else:
             project_id = seed(url, args.spans)
             print(f"  roll-ups, first build: {refresh(project_id):.1f} s", flush=True)

@@ -13,7 +13,6 @@ Postgres hands out those rows, read to the end in this process.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import threading
@@ -27,7 +26,8 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from bench.explorer import seed  # noqa: E402
-from bench.scratch import conninfo, database_url, drop_database  # noqa: E402
+from bench.scratch import (  # noqa: E402
+    conninfo, drop_database, first_project_id, scratch_arguments, use_database)
 
 COPY_SPANS = """COPY (SELECT s.id, t.external_id, s.external_id, s.parent_external_id, s.name, s.kind, s.status,
   s.error, s.model, s.provider, s.operation, s.tool_name, s.input, s.output, s.input_messages, s.output_messages,
@@ -90,24 +90,15 @@ def api_key(project_id: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--spans", type=int, default=1_000_000)
-    parser.add_argument("--database", default="sextant_bench_export")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    parser.add_argument("--reuse", action="store_true", help="measure a kept database without seeding")
-    args = parser.parse_args()
+    args = scratch_arguments(__doc__, "sextant_bench_export").parse_args()
 
-    url = database_url(args.database)
-    os.environ["SEXTANT_DATABASE_URL"] = url
-    os.environ.setdefault("SEXTANT_REDIS_URL", "redis://127.0.0.1:6379/0")
-    os.environ.setdefault("SEXTANT_SECRET_KEY", "bench-secret-key-not-for-production")
+    url = use_database(args.database)
     from tests.live import server_env, start_server, stop_process
 
     process = None
     try:
         if args.reuse:
-            with psycopg.connect(conninfo(url)) as conn:
-                project_id = conn.execute("SELECT id FROM project ORDER BY id LIMIT 1").fetchone()[0]
+            project_id = first_project_id(url)
         else:
             project_id = seed(url, args.spans)
         key = api_key(project_id)
